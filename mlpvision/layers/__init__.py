@@ -1,0 +1,34 @@
+"""Token mixers (one per file, one interface: ``token_mixer.py``), the shared blocks and small layers."""
+
+from .affine import Affine
+from .blocks import GatedBlock, MetaFormerBlock
+from .circulant import CirculantChannelSpecific
+from .spatial_gating import SpatialGatingUnit
+from .spatial_shift import SpatialShiftMixer
+from .token_linear import TokenLinear
+from .token_mixer import Grid, TokenMixer, resize_token_axis
+from .token_mlp import TokenMlp
+
+# name -> class, under the operation's name in its paper; drives the mixer contract tests and CLI choices
+TOKEN_MIXERS: dict[str, type[TokenMixer]] = {
+    "token_mlp": TokenMlp,
+    "token_linear": TokenLinear,
+    "spatial_gating": SpatialGatingUnit,
+    "spatial_shift": SpatialShiftMixer,
+    "circulant": CirculantChannelSpecific,
+}
+
+__all__ = [
+    "TOKEN_MIXERS",
+    "Affine",
+    "CirculantChannelSpecific",
+    "GatedBlock",
+    "Grid",
+    "MetaFormerBlock",
+    "SpatialGatingUnit",
+    "SpatialShiftMixer",
+    "TokenLinear",
+    "TokenMixer",
+    "TokenMlp",
+    "resize_token_axis",
+]

@@ -1,0 +1,188 @@
+"""Do You Even Need Attention? A Stack of Feed-Forward Layers Does Surprisingly Well on ImageNet (Melas-Kyriazi),
+https://arxiv.org/abs/2105.02723.
+
+Official code: lukemelas/do-you-even-need-attention @ 1f57ab06656155232b8e9ad07d02ec722dd537a6
+(``vision_transformer_linear.py``; the repository has no licence file). A ViT with each attention layer replaced by
+a feed-forward layer over the tokens. Its block is neither shared block, so it lives here: channel MLP first, then
+a token MLP over the N+1 tokens (class token included, hidden 4·(N+1)) whose LayerNorm normalises over the token
+axis; LayerNorm eps 1e-6; one drop-path module shared by both branches, linear over depth. A class token with its
+own positional embedding, and a 14×14 learned positional table interpolated (bilinear) to the patch grid when the
+grid differs, as FF-large (patch 32, a 7×7 grid) does on every forward pass in the official code. Classification
+reads the class token. Init as the official code: truncated-normal (0.02) linears, class token and positional
+tables.
+
+Checkpoints: ours; the official state dicts (``pos_encoding.pos_embed``, ``blocks.{i}.mlp1`` …), including the
+released ``linear-{tiny,base}-checkpoint.pth`` (nested under ``model``).
+"""
+
+import re
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from timm.layers import DropPath, Mlp
+from timm.models import generate_default_cfgs, register_model
+from torch import nn
+
+from ..layers import Grid, TokenMlp, resize_token_axis
+from ._backbone import MlpBackbone
+from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
+from ._weights import StateDict
+
+FF_LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
+POS_TABLE_GRID = (14, 14)
+
+
+class FeedForwardBlock(nn.Module):
+    """``x = x + DP(MLP_c(LN_c(x)))``; ``x = x + DP(MLP_t(LN_t(xᵀ)))ᵀ``, LN_t over the N+1 tokens (official code).
+
+    Args:
+        dim: channels.
+        grid_size: patch grid; the token MLP acts on ``1 + H·W`` tokens.
+        drop_path: stochastic-depth rate of both branches.
+        mlp_ratio: hidden width of both MLPs relative to their input.
+        drop: dropout inside both MLPs.
+    """
+
+    num_prefix_tokens = 1
+
+    def __init__(self, dim: int, grid_size: Grid, drop_path: float, mlp_ratio: float = 4.0, drop: float = 0.0) -> None:
+        super().__init__()
+        self.grid_size = tuple(grid_size)
+        tokens = self.num_prefix_tokens + grid_size[0] * grid_size[1]
+        self.channel_norm = FF_LAYER_NORM(dim)
+        self.channel_mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
+        self.token_norm = FF_LAYER_NORM(tokens)
+        self.token_mlp = TokenMlp(
+            dim, grid_size, int(tokens * mlp_ratio), num_prefix_tokens=self.num_prefix_tokens, drop=drop
+        )
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.channel_mlp(self.channel_norm(x)))
+        normed = self.token_norm(x.transpose(1, 2)).transpose(1, 2)
+        return x + self.drop_path(self.token_mlp(normed))
+
+    def token_count(self, state: StateDict) -> int | None:
+        return self.token_mlp.token_count({k.removeprefix("token_mlp."): v for k, v in state.items()})
+
+    def resample_state(self, state: StateDict, old_grid: Grid, new_grid: Grid) -> StateDict:
+        state = dict(state)
+        for key in ("token_norm.weight", "token_norm.bias"):
+            state[key] = resize_token_axis(state[key], 0, old_grid, new_grid, False, self.num_prefix_tokens)
+        mlp_state = {k.removeprefix("token_mlp."): v for k, v in state.items() if k.startswith("token_mlp.")}
+        for key, value in self.token_mlp.resample_state(mlp_state, old_grid, new_grid).items():
+            state[f"token_mlp.{key}"] = value
+        return state
+
+
+class FeedForwardOnly(MlpBackbone):
+    """The FF-only network: ``MlpBackbone`` with a class token, positional tables and class-token pooling.
+
+    Args:
+        proj_drop_rate: dropout inside the MLPs and after the positional embedding (the official ``drop``).
+        **kwargs: ``MlpBackbone``'s arguments.
+    """
+
+    num_prefix_tokens = 1
+
+    def __init__(self, proj_drop_rate: float = 0.0, **kwargs) -> None:
+        kwargs.setdefault("block_fn", partial(FeedForwardBlock, drop=proj_drop_rate))
+        kwargs.setdefault("global_pool", "token")
+        super().__init__(**kwargs)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, self.embed_dim))
+        self.cls_pos_embed = nn.Parameter(torch.zeros(1, 1, self.embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.embed_dim, *POS_TABLE_GRID))
+        self.pos_drop = nn.Dropout(proj_drop_rate)
+        init_ffonly(self)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)  # [B, h, w, C]
+        pos = self.pos_embed
+        if tuple(x.shape[1:3]) != POS_TABLE_GRID:
+            pos = F.interpolate(pos, size=tuple(x.shape[1:3]), mode="bilinear", align_corners=False)
+        x = (x + pos.permute(0, 2, 3, 1)).flatten(1, 2)
+        cls = (self.cls_token + self.cls_pos_embed).expand(x.shape[0], -1, -1)
+        return self.pos_drop(torch.cat([cls, x], dim=1))
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 0] if self.global_pool == "token" else x[:, self.num_prefix_tokens:].mean(dim=1)
+
+    def _to_nchw(self, x: torch.Tensor, grid: Grid) -> torch.Tensor:
+        spatial = x[:, self.num_prefix_tokens:]
+        return spatial.reshape(x.shape[0], *grid, -1).permute(0, 3, 1, 2).contiguous()
+
+
+def init_ffonly(model: nn.Module) -> None:
+    """Official init: truncated-normal (0.02) linear weights, class token and positional tables; zero biases."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.trunc_normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+    for table in (model.cls_token, model.cls_pos_embed, model.pos_embed):
+        nn.init.trunc_normal_(table, std=0.02)
+
+
+_OFFICIAL_RENAMES = (
+    (re.compile(r"^patch_embed\."), "stem."),
+    (re.compile(r"^pos_encoding\."), ""),
+    (re.compile(r"^blocks\.(\d+)\."), r"stages.0.blocks.\1."),
+    (re.compile(r"\.mlp1\."), ".channel_mlp."),
+    (re.compile(r"\.norm1\."), ".channel_norm."),
+    (re.compile(r"\.mlp2\."), ".token_mlp."),
+    (re.compile(r"\.norm2\."), ".token_norm."),
+)
+
+
+def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
+    """Official layout (sentinel ``pos_encoding.pos_embed``) → ours."""
+    if "pos_encoding.pos_embed" not in state:
+        return state
+    out = {}
+    for key, value in state.items():
+        for pattern, replacement in _OFFICIAL_RENAMES:
+            key = pattern.sub(replacement, key)
+        out[key] = value
+    return out
+
+
+def _create_ffonly(variant: str, pretrained: bool = False, **kwargs) -> FeedForwardOnly:
+    kwargs.setdefault("norm_layer", FF_LAYER_NORM)
+    return build_model(FeedForwardOnly, variant, pretrained, checkpoint_filter_fn, **kwargs)
+
+
+def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
+    return model_cfg(
+        paper_name=paper_name, arxiv="2105.02723", code_url="https://github.com/lukemelas/do-you-even-need-attention",
+        license="none (the official repository has no licence file)", count_source=count_source,
+        mean_std=IMAGENET_MEAN_STD, **kwargs,
+    )
+
+
+_RELEASES = "https://github.com/lukemelas/do-you-even-need-attention/releases/download/v0.0.1"
+
+default_cfgs = generate_default_cfgs({
+    "mlpv_ffonly_tiny.official_in1k": _cfg(
+        "FF-only tiny", "official linear_tiny", url=f"{_RELEASES}/linear-tiny-checkpoint.pth"),
+    "mlpv_ffonly_base.official_in1k": _cfg(
+        "FF-only base", "official linear_base", url=f"{_RELEASES}/linear-base-checkpoint.pth"),
+    "mlpv_ffonly_large.untrained": _cfg("FF-only large (/32)", "official linear_large"),
+})
+
+
+@register_model
+def mlpv_ffonly_tiny(pretrained: bool = False, **kwargs) -> FeedForwardOnly:
+    """FF-only tiny (paper Table 1, official ``linear_tiny``): 12 blocks, C 192, patch 16."""
+    return _create_ffonly("mlpv_ffonly_tiny", pretrained, **dict(patch_size=16, depth=12, embed_dim=192, **kwargs))
+
+
+@register_model
+def mlpv_ffonly_base(pretrained: bool = False, **kwargs) -> FeedForwardOnly:
+    """FF-only base (paper Table 1, official ``linear_base``): 12 blocks, C 768, patch 16."""
+    return _create_ffonly("mlpv_ffonly_base", pretrained, **dict(patch_size=16, depth=12, embed_dim=768, **kwargs))
+
+
+@register_model
+def mlpv_ffonly_large(pretrained: bool = False, **kwargs) -> FeedForwardOnly:
+    """FF-only large (paper Table 1, official ``linear_large``): 24 blocks, C 1024, patch 32."""
+    return _create_ffonly("mlpv_ffonly_large", pretrained, **dict(patch_size=32, depth=24, embed_dim=1024, **kwargs))

@@ -1,0 +1,218 @@
+"""MLP-Mixer: An all-MLP Architecture for Vision (Tolstikhin et al., NeurIPS 2021), https://arxiv.org/abs/2105.01601.
+
+Official JAX/Flax code: google-research/vision_transformer @ c6de1e5378c9831a8477feb30994971bdc409e46
+(``vit_jax/models_mixer.py``). Each block mixes tokens with an MLP shared across channels (hidden ``0.5·C``), then
+channels with an MLP shared across tokens (hidden ``4·C``), both pre-LayerNorm (eps 1e-6) with residuals; exact GELU
+as every PyTorch port (Flax uses the tanh approximation). Stochastic depth grows linearly from 0 to the given rate
+(paper App. B; timm uses one constant rate). The weight init is timm's (xavier-uniform linears, zero head).
+
+Checkpoints: ours; timm's ``mixer_*_224`` layout (``blocks.{i}.mlp_tokens`` …); the official JAX ``.npz``
+(``stem/kernel``, ``MixerBlock_{i}/token_mixing/Dense_0/kernel`` …, key names from ``models_mixer.py`` at the
+commit above). The timm layout is also the one this module converts for ResMLP and gMLP.
+"""
+
+import re
+from functools import partial
+
+from timm.layers import Mlp, lecun_normal_
+from timm.models import generate_default_cfgs, register_model
+from timm.models._manipulate import named_apply
+from torch import nn
+
+from ..layers import Grid, MetaFormerBlock, TokenMlp
+from ._backbone import MlpBackbone
+from ._builder import INCEPTION_MEAN_STD, build_model, model_cfg
+from ._weights import StateDict
+
+MIXER_LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
+
+
+def mixer_block(
+        dim: int,
+        grid_size: Grid,
+        drop_path: float,
+        mlp_ratio: tuple[float, float] = (0.5, 4.0),
+        token_mixer: partial | None = None,
+) -> MetaFormerBlock:
+    """A Mixer block (Eq. 1): token MLP of width ``mlp_ratio[0]·C`` (or ``token_mixer``), channel MLP of ``[1]·C``."""
+    mixer = (
+        token_mixer(dim=dim, grid_size=grid_size) if token_mixer is not None
+        else TokenMlp(dim, grid_size, int(mlp_ratio[0] * dim))
+    )
+    return MetaFormerBlock(
+        dim, mixer, Mlp(dim, int(mlp_ratio[1] * dim)), norm_layer=MIXER_LAYER_NORM, drop_path=drop_path
+    )
+
+
+def init_weights_timm(module: nn.Module, name: str = "") -> None:
+    """timm's Mixer init: xavier-uniform linears with ~0 biases in MLPs, zero head, lecun-normal stem, unit norms.
+
+    Applied depth-first, so a module's own ``init_weights`` (the spatial gating unit's) runs after its children.
+    """
+    if isinstance(module, nn.Linear):
+        if name.startswith("head"):
+            nn.init.zeros_(module.weight)
+            nn.init.zeros_(module.bias)
+        else:
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.normal_(module.bias, std=1e-6)
+    elif isinstance(module, nn.Conv2d):
+        lecun_normal_(module.weight)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+    elif hasattr(module, "init_weights"):
+        module.init_weights()
+
+
+def init_mixer(model: nn.Module) -> None:
+    named_apply(init_weights_timm, model)
+
+
+# ---- checkpoint layouts ------------------------------------------------------------------------------------
+
+_TIMM_RENAMES = (
+    (re.compile(r"^blocks\.(\d+)\."), r"stages.0.blocks.\1."),
+    (re.compile(r"\.mlp_tokens\."), ".token_mixer."),
+    (re.compile(r"\.linear_tokens\."), ".token_mixer."),
+    (re.compile(r"\.mlp_channels\."), ".mlp."),
+)
+
+
+def convert_timm_layout(state: StateDict) -> StateDict:
+    """timm's ``mlp_mixer.py`` keys (Mixer, ResMLP, gMLP) → ours; ResMLP's (1, 1, C) affine vectors → (C,)."""
+    out = {}
+    for key, value in state.items():
+        for pattern, replacement in _TIMM_RENAMES:
+            key = pattern.sub(replacement, key)
+        if key.endswith((".alpha", ".beta")):
+            value = value.reshape(-1)
+        out[key] = value
+    return out
+
+
+def convert_jax_layout(state: StateDict) -> StateDict:
+    """The official Flax Mixer parameter tree (``.npz``) → ours: kernels transposed, ``scale`` → ``weight``."""
+    out = {}
+    for key, value in state.items():
+        parts = key.split("/")
+        leaf = {"kernel": "weight", "scale": "weight", "bias": "bias"}[parts[-1]]
+        if parts[0] == "stem":
+            out[f"stem.proj.{leaf}"] = value.permute(3, 2, 0, 1) if leaf == "weight" else value
+            continue
+        if parts[0] in ("head", "pre_head_layer_norm"):
+            module = "head" if parts[0] == "head" else "norm"
+            out[f"{module}.{leaf}"] = value.t() if parts[-1] == "kernel" else value
+            continue
+        block = int(parts[0].removeprefix("MixerBlock_"))
+        sub = {
+            "LayerNorm_0": "norm1", "LayerNorm_1": "norm2",
+            "token_mixing/Dense_0": "token_mixer.fc1", "token_mixing/Dense_1": "token_mixer.fc2",
+            "channel_mixing/Dense_0": "mlp.fc1", "channel_mixing/Dense_1": "mlp.fc2",
+        }["/".join(parts[1:-1])]
+        out[f"stages.0.blocks.{block}.{sub}.{leaf}"] = value.t() if parts[-1] == "kernel" else value
+    return out
+
+
+def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
+    """Recognise the checkpoint layout by a sentinel key and convert it to ours."""
+    if "stem/kernel" in state:
+        return convert_jax_layout(state)
+    if any(key.startswith("blocks.") for key in state):
+        return convert_timm_layout(state)
+    return state
+
+
+# ---- variants ----------------------------------------------------------------------------------------------
+
+
+def _create_mixer(variant: str, pretrained: bool = False, **kwargs) -> MlpBackbone:
+    mlp_ratio = kwargs.pop("mlp_ratio", (0.5, 4.0))
+    kwargs.setdefault("block_fn", partial(mixer_block, mlp_ratio=mlp_ratio))
+    kwargs.setdefault("norm_layer", MIXER_LAYER_NORM)
+    kwargs.setdefault("weight_init", init_mixer)
+    return build_model(MlpBackbone, variant, pretrained, checkpoint_filter_fn, **kwargs)
+
+
+def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
+    return model_cfg(
+        paper_name=paper_name, arxiv="2105.01601", code_url="https://github.com/google-research/vision_transformer",
+        license="apache-2.0", count_source=count_source, mean_std=INCEPTION_MEAN_STD, **kwargs,
+    )
+
+
+def _timm_hub(tag: str, **kwargs) -> dict:
+    """Where timm keeps the converted official (or MIIL) weights: same tensors in timm's key layout."""
+    return dict(hf_hub_id=f"timm/{tag}", **kwargs)
+
+
+_MIIL = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear")
+
+default_cfgs = generate_default_cfgs({
+    "mlpv_mixer_s32.untrained": _cfg("Mixer-S/32", "timm mixer_s32_224"),
+    "mlpv_mixer_s16.untrained": _cfg("Mixer-S/16", "timm mixer_s16_224"),
+    "mlpv_mixer_b32.untrained": _cfg("Mixer-B/32", "timm mixer_b32_224 (= official JAX)"),
+    "mlpv_mixer_b16.goog_in21k_ft_in1k": _cfg(
+        "Mixer-B/16", "timm mixer_b16_224 (= official JAX)", **_timm_hub("mixer_b16_224.goog_in21k_ft_in1k")),
+    "mlpv_mixer_b16.goog_in21k": _cfg(
+        "Mixer-B/16", "timm mixer_b16_224 (= official JAX)", num_classes=21843,
+        **_timm_hub("mixer_b16_224.goog_in21k")),
+    "mlpv_mixer_b16.miil_in21k_ft_in1k": _cfg(
+        "Mixer-B/16", "timm mixer_b16_224 (= official JAX)", **_MIIL, **_timm_hub("mixer_b16_224.miil_in21k_ft_in1k")),
+    "mlpv_mixer_b16.miil_in21k": _cfg(
+        "Mixer-B/16", "timm mixer_b16_224 (= official JAX)", num_classes=11221, **_MIIL,
+        **_timm_hub("mixer_b16_224.miil_in21k")),
+    "mlpv_mixer_l32.untrained": _cfg("Mixer-L/32", "timm mixer_l32_224"),
+    "mlpv_mixer_l16.goog_in21k_ft_in1k": _cfg(
+        "Mixer-L/16", "timm mixer_l16_224 (= official JAX)", **_timm_hub("mixer_l16_224.goog_in21k_ft_in1k")),
+    "mlpv_mixer_l16.goog_in21k": _cfg(
+        "Mixer-L/16", "timm mixer_l16_224 (= official JAX)", num_classes=21843,
+        **_timm_hub("mixer_l16_224.goog_in21k")),
+    "mlpv_mixer_h14.untrained": _cfg(
+        "Mixer-H/14", "timm MlpMixer(patch 14; 32 blocks; dim 1280; mlp_ratio (0.5;4))"),
+})
+
+
+@register_model
+def mlpv_mixer_s32(pretrained: bool = False, **kwargs) -> MlpBackbone:
+    """Mixer-S/32 (paper Table 1): 8 blocks, C 512, patch 32."""
+    return _create_mixer("mlpv_mixer_s32", pretrained, **dict(patch_size=32, depth=8, embed_dim=512, **kwargs))
+
+
+@register_model
+def mlpv_mixer_s16(pretrained: bool = False, **kwargs) -> MlpBackbone:
+    """Mixer-S/16 (paper Table 1): 8 blocks, C 512, patch 16."""
+    return _create_mixer("mlpv_mixer_s16", pretrained, **dict(patch_size=16, depth=8, embed_dim=512, **kwargs))
+
+
+@register_model
+def mlpv_mixer_b32(pretrained: bool = False, **kwargs) -> MlpBackbone:
+    """Mixer-B/32 (paper Table 1): 12 blocks, C 768, patch 32."""
+    return _create_mixer("mlpv_mixer_b32", pretrained, **dict(patch_size=32, depth=12, embed_dim=768, **kwargs))
+
+
+@register_model
+def mlpv_mixer_b16(pretrained: bool = False, **kwargs) -> MlpBackbone:
+    """Mixer-B/16 (paper Table 1): 12 blocks, C 768, patch 16."""
+    return _create_mixer("mlpv_mixer_b16", pretrained, **dict(patch_size=16, depth=12, embed_dim=768, **kwargs))
+
+
+@register_model
+def mlpv_mixer_l32(pretrained: bool = False, **kwargs) -> MlpBackbone:
+    """Mixer-L/32 (paper Table 1): 24 blocks, C 1024, patch 32."""
+    return _create_mixer("mlpv_mixer_l32", pretrained, **dict(patch_size=32, depth=24, embed_dim=1024, **kwargs))
+
+
+@register_model
+def mlpv_mixer_l16(pretrained: bool = False, **kwargs) -> MlpBackbone:
+    """Mixer-L/16 (paper Table 1): 24 blocks, C 1024, patch 16."""
+    return _create_mixer("mlpv_mixer_l16", pretrained, **dict(patch_size=16, depth=24, embed_dim=1024, **kwargs))
+
+
+@register_model
+def mlpv_mixer_h14(pretrained: bool = False, **kwargs) -> MlpBackbone:
+    """Mixer-H/14 (paper Table 1): 32 blocks, C 1280, patch 14."""
+    return _create_mixer("mlpv_mixer_h14", pretrained, **dict(patch_size=14, depth=32, embed_dim=1280, **kwargs))
+

@@ -1,0 +1,142 @@
+"""ResMLP: Feedforward networks for image classification with data-efficient training (Touvron et al.),
+https://arxiv.org/abs/2105.03404.
+
+Official code: facebookresearch/deit @ 7e160fe43f0252d17191b71cbb5826254114ea5b (``resmlp_models.py``). Each block:
+``Z = X + LS₁ ⊙ A·Aff₁(X)`` with one linear map A over the tokens, then ``Y = Z + LS₂ ⊙ MLP(Aff₂(Z))`` with a
+4·C channel MLP; ``Aff`` is a per-channel affine map instead of LayerNorm. Where paper and code differ we follow the
+code: layer scale only on the branches (the paper's Eq. 2–3 also add a β), LayerScale initialised by depth as the
+official builders (S12 0.1, S24 1e-5, S36 and B24/8 1e-6; timm uses 1e-4 for S12), one constant drop-path rate over
+depth, truncated-normal (0.02) linear weights.
+
+Checkpoints: ours; the official state dicts (``patch_embed.``, ``blocks.{i}.attn``, ``gamma_1`` …); timm's
+``resmlp_*_224`` layout.
+"""
+
+import re
+from functools import partial
+
+from timm.layers import Mlp
+from timm.models import generate_default_cfgs, register_model
+from torch import nn
+
+from ..layers import Affine, Grid, MetaFormerBlock, TokenLinear
+from ._backbone import MlpBackbone
+from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
+from ._weights import StateDict
+from .mixer import convert_timm_layout
+
+
+def resmlp_block(
+        dim: int,
+        grid_size: Grid,
+        drop_path: float,
+        init_values: float = 1e-4,
+        token_mixer: partial | None = None,
+) -> MetaFormerBlock:
+    """A ResMLP block (Eq. 2–3 as in the code): token linear (or ``token_mixer``), 4·C channel MLP, Affine, LayerScale."""
+    mixer = token_mixer(dim=dim, grid_size=grid_size) if token_mixer is not None else TokenLinear(dim, grid_size)
+    return MetaFormerBlock(
+        dim, mixer, Mlp(dim, 4 * dim), norm_layer=Affine, layer_scale_init=init_values, drop_path=drop_path
+    )
+
+
+def init_resmlp(model: nn.Module) -> None:
+    """Official init: truncated-normal (0.02) linear weights (token linears and head included), zero biases."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear | TokenLinear):
+            nn.init.trunc_normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+_OFFICIAL_RENAMES = (
+    (re.compile(r"^patch_embed\."), "stem."),
+    (re.compile(r"^blocks\.(\d+)\."), r"stages.0.blocks.\1."),
+    (re.compile(r"\.attn\."), ".token_mixer."),
+    (re.compile(r"\.gamma_(\d)$"), r".ls\1"),
+)
+
+
+def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
+    """Official ResMLP (sentinel ``patch_embed.proj.weight``) or timm layout → ours."""
+    if "patch_embed.proj.weight" in state:
+        out = {}
+        for key, value in state.items():
+            for pattern, replacement in _OFFICIAL_RENAMES:
+                key = pattern.sub(replacement, key)
+            out[key] = value
+        return out
+    if any(key.startswith("blocks.") for key in state):
+        return convert_timm_layout(state)
+    return state
+
+
+def _create_resmlp(variant: str, pretrained: bool = False, **kwargs) -> MlpBackbone:
+    init_values = kwargs.pop("init_values")
+    kwargs.setdefault("block_fn", partial(resmlp_block, init_values=init_values))
+    kwargs.setdefault("norm_layer", Affine)
+    kwargs.setdefault("drop_path_schedule", "constant")
+    kwargs.setdefault("weight_init", init_resmlp)
+    return build_model(MlpBackbone, variant, pretrained, checkpoint_filter_fn, **kwargs)
+
+
+def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
+    return model_cfg(
+        paper_name=paper_name, arxiv="2105.03404", code_url="https://github.com/facebookresearch/deit",
+        license="apache-2.0", count_source=count_source, mean_std=IMAGENET_MEAN_STD, **kwargs,
+    )
+
+
+def _weights(timm_tag: str, official_file: str) -> dict:
+    """The official release file, and timm's hub copy of it (timm's key layout; preferred when the hub is reachable)."""
+    return dict(hf_hub_id=f"timm/{timm_tag}", url=f"https://dl.fbaipublicfiles.com/deit/{official_file}")
+
+
+_S12 = ("ResMLP-S12", "official resmlp_12 (= timm resmlp_12_224)")
+_S24 = ("ResMLP-S24", "official resmlp_24")
+_S36 = ("ResMLP-S36", "official resmlp_36")
+_B24 = ("ResMLP-B24/8", "official resmlpB_24 (= timm resmlp_big_24_224)")
+
+default_cfgs = generate_default_cfgs({
+    "mlpv_resmlp_12.fb_in1k": _cfg(*_S12, **_weights("resmlp_12_224.fb_in1k", "resmlp_12_no_dist.pth")),
+    "mlpv_resmlp_12.fb_distilled_in1k": _cfg(*_S12, **_weights("resmlp_12_224.fb_distilled_in1k", "resmlp_12_dist.pth")),
+    "mlpv_resmlp_12.fb_dino": _cfg(*_S12, **_weights("resmlp_12_224.fb_dino", "resmlp_12_dino.pth")),
+    "mlpv_resmlp_24.fb_in1k": _cfg(*_S24, **_weights("resmlp_24_224.fb_in1k", "resmlp_24_no_dist.pth")),
+    "mlpv_resmlp_24.fb_distilled_in1k": _cfg(*_S24, **_weights("resmlp_24_224.fb_distilled_in1k", "resmlp_24_dist.pth")),
+    "mlpv_resmlp_24.fb_dino": _cfg(*_S24, **_weights("resmlp_24_224.fb_dino", "resmlp_24_dino.pth")),
+    "mlpv_resmlp_36.fb_in1k": _cfg(*_S36, **_weights("resmlp_36_224.fb_in1k", "resmlp_36_no_dist.pth")),
+    "mlpv_resmlp_36.fb_distilled_in1k": _cfg(*_S36, **_weights("resmlp_36_224.fb_distilled_in1k", "resmlp_36_dist.pth")),
+    "mlpv_resmlp_b24.fb_in1k": _cfg(*_B24, **_weights("resmlp_big_24_224.fb_in1k", "resmlpB_24_no_dist.pth")),
+    "mlpv_resmlp_b24.fb_distilled_in1k": _cfg(
+        *_B24, **_weights("resmlp_big_24_224.fb_distilled_in1k", "resmlpB_24_dist.pth")),
+    "mlpv_resmlp_b24.fb_in22k_ft_in1k": _cfg(
+        *_B24, **_weights("resmlp_big_24_224.fb_in22k_ft_in1k", "resmlpB_24_22k.pth")),
+})
+
+
+@register_model
+def mlpv_resmlp_12(pretrained: bool = False, **kwargs) -> MlpBackbone:
+    """ResMLP-S12 (paper Table D.3): 12 blocks, C 384, patch 16, LayerScale 0.1."""
+    args = dict(patch_size=16, depth=12, embed_dim=384, init_values=0.1)
+    return _create_resmlp("mlpv_resmlp_12", pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def mlpv_resmlp_24(pretrained: bool = False, **kwargs) -> MlpBackbone:
+    """ResMLP-S24 (paper Table D.3): 24 blocks, C 384, patch 16, LayerScale 1e-5."""
+    args = dict(patch_size=16, depth=24, embed_dim=384, init_values=1e-5)
+    return _create_resmlp("mlpv_resmlp_24", pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def mlpv_resmlp_36(pretrained: bool = False, **kwargs) -> MlpBackbone:
+    """ResMLP-S36 (paper Table D.3): 36 blocks, C 384, patch 16, LayerScale 1e-6."""
+    args = dict(patch_size=16, depth=36, embed_dim=384, init_values=1e-6)
+    return _create_resmlp("mlpv_resmlp_36", pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def mlpv_resmlp_b24(pretrained: bool = False, **kwargs) -> MlpBackbone:
+    """ResMLP-B24/8 (paper Table 3, official ``resmlpB_24``): 24 blocks, C 768, patch 8, LayerScale 1e-6."""
+    args = dict(patch_size=8, depth=24, embed_dim=768, init_values=1e-6)
+    return _create_resmlp("mlpv_resmlp_b24", pretrained, **dict(args, **kwargs))
