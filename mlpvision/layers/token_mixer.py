@@ -54,7 +54,8 @@ def resize_token_axis(
     old_tokens, new_tokens = old_grid[0] * old_grid[1], new_grid[0] * new_grid[1]
     if tensor.shape[axis] != prefix_tokens + old_tokens:
         raise ValueError(
-            f"token axis {axis} has {tensor.shape[axis]} entries, expected {prefix_tokens} + {old_grid[0]}x{old_grid[1]}"
+            f"token axis {axis} has {tensor.shape[axis]} entries, "
+            f"expected {prefix_tokens} + {old_grid[0]}x{old_grid[1]}"
         )
     moved = tensor.movedim(axis, -1)
     lead = moved.shape[:-1]

@@ -114,7 +114,9 @@ def _square_grid(tokens: int, source: str) -> Grid:
     return side, side
 
 
-def resample_token_mixers(model: nn.Module, state: StateDict, source: str, source_grid: Grid | None = None) -> StateDict:
+def resample_token_mixers(
+        model: nn.Module, state: StateDict, source: str, source_grid: Grid | None = None
+) -> StateDict:
     """Resize the grid-sized weights of every token mixer in ``state`` to the model's grid.
 
     Each mixer (any module with ``resample_state`` and ``token_count``, outermost first) converts its own

@@ -42,7 +42,7 @@ def mlpv_mixer_b16_ccs(pretrained: bool = False, **kwargs) -> MlpBackbone:
     block_fn = partial(mixer_block, token_mixer=_circulant(kwargs))
     args = dict(patch_size=16, depth=12, embed_dim=768, block_fn=block_fn, norm_layer=MIXER_LAYER_NORM,
                 weight_init=init_mixer)
-    return build_model(MlpBackbone, "mlpv_mixer_b16_ccs", pretrained, None, **dict(args, **kwargs))
+    return build_model(MlpBackbone, "mlpv_mixer_b16_ccs", pretrained, None, **{**args, **kwargs})
 
 
 @register_model
@@ -51,4 +51,4 @@ def mlpv_resmlp_36_ccs(pretrained: bool = False, **kwargs) -> MlpBackbone:
     block_fn = partial(resmlp_block, init_values=1e-6, token_mixer=_circulant(kwargs))
     args = dict(patch_size=16, depth=36, embed_dim=384, block_fn=block_fn, norm_layer=Affine,
                 drop_path_schedule="constant", weight_init=init_resmlp)
-    return build_model(MlpBackbone, "mlpv_resmlp_36_ccs", pretrained, None, **dict(args, **kwargs))
+    return build_model(MlpBackbone, "mlpv_resmlp_36_ccs", pretrained, None, **{**args, **kwargs})

@@ -146,7 +146,9 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
     return out
 
 
-def _create_ffonly(variant: str, pretrained: bool = False, **kwargs) -> FeedForwardOnly:
+def _create_ffonly(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> FeedForwardOnly:
+    """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
+    kwargs = {**variant_args, **kwargs}
     kwargs.setdefault("norm_layer", FF_LAYER_NORM)
     return build_model(FeedForwardOnly, variant, pretrained, checkpoint_filter_fn, **kwargs)
 
@@ -173,16 +175,16 @@ default_cfgs = generate_default_cfgs({
 @register_model
 def mlpv_ffonly_tiny(pretrained: bool = False, **kwargs) -> FeedForwardOnly:
     """FF-only tiny (paper Table 1, official ``linear_tiny``): 12 blocks, C 192, patch 16."""
-    return _create_ffonly("mlpv_ffonly_tiny", pretrained, **dict(patch_size=16, depth=12, embed_dim=192, **kwargs))
+    return _create_ffonly("mlpv_ffonly_tiny", pretrained, dict(patch_size=16, depth=12, embed_dim=192), **kwargs)
 
 
 @register_model
 def mlpv_ffonly_base(pretrained: bool = False, **kwargs) -> FeedForwardOnly:
     """FF-only base (paper Table 1, official ``linear_base``): 12 blocks, C 768, patch 16."""
-    return _create_ffonly("mlpv_ffonly_base", pretrained, **dict(patch_size=16, depth=12, embed_dim=768, **kwargs))
+    return _create_ffonly("mlpv_ffonly_base", pretrained, dict(patch_size=16, depth=12, embed_dim=768), **kwargs)
 
 
 @register_model
 def mlpv_ffonly_large(pretrained: bool = False, **kwargs) -> FeedForwardOnly:
     """FF-only large (paper Table 1, official ``linear_large``): 24 blocks, C 1024, patch 32."""
-    return _create_ffonly("mlpv_ffonly_large", pretrained, **dict(patch_size=32, depth=24, embed_dim=1024, **kwargs))
+    return _create_ffonly("mlpv_ffonly_large", pretrained, dict(patch_size=32, depth=24, embed_dim=1024), **kwargs)

@@ -36,7 +36,9 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
     return state
 
 
-def _create_gmlp(variant: str, pretrained: bool = False, **kwargs) -> MlpBackbone:
+def _create_gmlp(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> MlpBackbone:
+    """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
+    kwargs = {**variant_args, **kwargs}
     kwargs.setdefault("block_fn", gmlp_block)
     kwargs.setdefault("norm_layer", MIXER_LAYER_NORM)
     kwargs.setdefault("weight_init", init_mixer)
@@ -61,16 +63,16 @@ default_cfgs = generate_default_cfgs({
 @register_model
 def mlpv_gmlp_ti16(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """gMLP-Ti (paper Table 1): 30 blocks, d_model 128, d_ffn 768, patch 16."""
-    return _create_gmlp("mlpv_gmlp_ti16", pretrained, **dict(patch_size=16, depth=30, embed_dim=128, **kwargs))
+    return _create_gmlp("mlpv_gmlp_ti16", pretrained, dict(patch_size=16, depth=30, embed_dim=128), **kwargs)
 
 
 @register_model
 def mlpv_gmlp_s16(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """gMLP-S (paper Table 1): 30 blocks, d_model 256, d_ffn 1536, patch 16."""
-    return _create_gmlp("mlpv_gmlp_s16", pretrained, **dict(patch_size=16, depth=30, embed_dim=256, **kwargs))
+    return _create_gmlp("mlpv_gmlp_s16", pretrained, dict(patch_size=16, depth=30, embed_dim=256), **kwargs)
 
 
 @register_model
 def mlpv_gmlp_b16(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """gMLP-B (paper Table 1): 30 blocks, d_model 512, d_ffn 3072, patch 16."""
-    return _create_gmlp("mlpv_gmlp_b16", pretrained, **dict(patch_size=16, depth=30, embed_dim=512, **kwargs))
+    return _create_gmlp("mlpv_gmlp_b16", pretrained, dict(patch_size=16, depth=30, embed_dim=512), **kwargs)

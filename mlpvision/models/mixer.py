@@ -128,7 +128,9 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
 # ---- variants ----------------------------------------------------------------------------------------------
 
 
-def _create_mixer(variant: str, pretrained: bool = False, **kwargs) -> MlpBackbone:
+def _create_mixer(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> MlpBackbone:
+    """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
+    kwargs = {**variant_args, **kwargs}
     mlp_ratio = kwargs.pop("mlp_ratio", (0.5, 4.0))
     kwargs.setdefault("block_fn", partial(mixer_block, mlp_ratio=mlp_ratio))
     kwargs.setdefault("norm_layer", MIXER_LAYER_NORM)
@@ -178,41 +180,41 @@ default_cfgs = generate_default_cfgs({
 @register_model
 def mlpv_mixer_s32(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """Mixer-S/32 (paper Table 1): 8 blocks, C 512, patch 32."""
-    return _create_mixer("mlpv_mixer_s32", pretrained, **dict(patch_size=32, depth=8, embed_dim=512, **kwargs))
+    return _create_mixer("mlpv_mixer_s32", pretrained, dict(patch_size=32, depth=8, embed_dim=512), **kwargs)
 
 
 @register_model
 def mlpv_mixer_s16(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """Mixer-S/16 (paper Table 1): 8 blocks, C 512, patch 16."""
-    return _create_mixer("mlpv_mixer_s16", pretrained, **dict(patch_size=16, depth=8, embed_dim=512, **kwargs))
+    return _create_mixer("mlpv_mixer_s16", pretrained, dict(patch_size=16, depth=8, embed_dim=512), **kwargs)
 
 
 @register_model
 def mlpv_mixer_b32(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """Mixer-B/32 (paper Table 1): 12 blocks, C 768, patch 32."""
-    return _create_mixer("mlpv_mixer_b32", pretrained, **dict(patch_size=32, depth=12, embed_dim=768, **kwargs))
+    return _create_mixer("mlpv_mixer_b32", pretrained, dict(patch_size=32, depth=12, embed_dim=768), **kwargs)
 
 
 @register_model
 def mlpv_mixer_b16(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """Mixer-B/16 (paper Table 1): 12 blocks, C 768, patch 16."""
-    return _create_mixer("mlpv_mixer_b16", pretrained, **dict(patch_size=16, depth=12, embed_dim=768, **kwargs))
+    return _create_mixer("mlpv_mixer_b16", pretrained, dict(patch_size=16, depth=12, embed_dim=768), **kwargs)
 
 
 @register_model
 def mlpv_mixer_l32(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """Mixer-L/32 (paper Table 1): 24 blocks, C 1024, patch 32."""
-    return _create_mixer("mlpv_mixer_l32", pretrained, **dict(patch_size=32, depth=24, embed_dim=1024, **kwargs))
+    return _create_mixer("mlpv_mixer_l32", pretrained, dict(patch_size=32, depth=24, embed_dim=1024), **kwargs)
 
 
 @register_model
 def mlpv_mixer_l16(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """Mixer-L/16 (paper Table 1): 24 blocks, C 1024, patch 16."""
-    return _create_mixer("mlpv_mixer_l16", pretrained, **dict(patch_size=16, depth=24, embed_dim=1024, **kwargs))
+    return _create_mixer("mlpv_mixer_l16", pretrained, dict(patch_size=16, depth=24, embed_dim=1024), **kwargs)
 
 
 @register_model
 def mlpv_mixer_h14(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """Mixer-H/14 (paper Table 1): 32 blocks, C 1280, patch 14."""
-    return _create_mixer("mlpv_mixer_h14", pretrained, **dict(patch_size=14, depth=32, embed_dim=1280, **kwargs))
+    return _create_mixer("mlpv_mixer_h14", pretrained, dict(patch_size=14, depth=32, embed_dim=1280), **kwargs)
 

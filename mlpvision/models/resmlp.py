@@ -33,7 +33,7 @@ def resmlp_block(
         init_values: float = 1e-4,
         token_mixer: partial | None = None,
 ) -> MetaFormerBlock:
-    """A ResMLP block (Eq. 2–3 as in the code): token linear (or ``token_mixer``), 4·C channel MLP, Affine, LayerScale."""
+    """A ResMLP block (Eq. 2–3 as in the code): token linear (or ``token_mixer``), 4·C MLP, Affine, LayerScale."""
     mixer = token_mixer(dim=dim, grid_size=grid_size) if token_mixer is not None else TokenLinear(dim, grid_size)
     return MetaFormerBlock(
         dim, mixer, Mlp(dim, 4 * dim), norm_layer=Affine, layer_scale_init=init_values, drop_path=drop_path
@@ -71,7 +71,9 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
     return state
 
 
-def _create_resmlp(variant: str, pretrained: bool = False, **kwargs) -> MlpBackbone:
+def _create_resmlp(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> MlpBackbone:
+    """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
+    kwargs = {**variant_args, **kwargs}
     init_values = kwargs.pop("init_values")
     kwargs.setdefault("block_fn", partial(resmlp_block, init_values=init_values))
     kwargs.setdefault("norm_layer", Affine)
@@ -99,13 +101,16 @@ _B24 = ("ResMLP-B24/8", "official resmlpB_24 (= timm resmlp_big_24_224)")
 
 default_cfgs = generate_default_cfgs({
     "mlpv_resmlp_12.fb_in1k": _cfg(*_S12, **_weights("resmlp_12_224.fb_in1k", "resmlp_12_no_dist.pth")),
-    "mlpv_resmlp_12.fb_distilled_in1k": _cfg(*_S12, **_weights("resmlp_12_224.fb_distilled_in1k", "resmlp_12_dist.pth")),
+    "mlpv_resmlp_12.fb_distilled_in1k": _cfg(
+        *_S12, **_weights("resmlp_12_224.fb_distilled_in1k", "resmlp_12_dist.pth")),
     "mlpv_resmlp_12.fb_dino": _cfg(*_S12, **_weights("resmlp_12_224.fb_dino", "resmlp_12_dino.pth")),
     "mlpv_resmlp_24.fb_in1k": _cfg(*_S24, **_weights("resmlp_24_224.fb_in1k", "resmlp_24_no_dist.pth")),
-    "mlpv_resmlp_24.fb_distilled_in1k": _cfg(*_S24, **_weights("resmlp_24_224.fb_distilled_in1k", "resmlp_24_dist.pth")),
+    "mlpv_resmlp_24.fb_distilled_in1k": _cfg(
+        *_S24, **_weights("resmlp_24_224.fb_distilled_in1k", "resmlp_24_dist.pth")),
     "mlpv_resmlp_24.fb_dino": _cfg(*_S24, **_weights("resmlp_24_224.fb_dino", "resmlp_24_dino.pth")),
     "mlpv_resmlp_36.fb_in1k": _cfg(*_S36, **_weights("resmlp_36_224.fb_in1k", "resmlp_36_no_dist.pth")),
-    "mlpv_resmlp_36.fb_distilled_in1k": _cfg(*_S36, **_weights("resmlp_36_224.fb_distilled_in1k", "resmlp_36_dist.pth")),
+    "mlpv_resmlp_36.fb_distilled_in1k": _cfg(
+        *_S36, **_weights("resmlp_36_224.fb_distilled_in1k", "resmlp_36_dist.pth")),
     "mlpv_resmlp_b24.fb_in1k": _cfg(*_B24, **_weights("resmlp_big_24_224.fb_in1k", "resmlpB_24_no_dist.pth")),
     "mlpv_resmlp_b24.fb_distilled_in1k": _cfg(
         *_B24, **_weights("resmlp_big_24_224.fb_distilled_in1k", "resmlpB_24_dist.pth")),
@@ -118,25 +123,25 @@ default_cfgs = generate_default_cfgs({
 def mlpv_resmlp_12(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """ResMLP-S12 (paper Table D.3): 12 blocks, C 384, patch 16, LayerScale 0.1."""
     args = dict(patch_size=16, depth=12, embed_dim=384, init_values=0.1)
-    return _create_resmlp("mlpv_resmlp_12", pretrained, **dict(args, **kwargs))
+    return _create_resmlp("mlpv_resmlp_12", pretrained, args, **kwargs)
 
 
 @register_model
 def mlpv_resmlp_24(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """ResMLP-S24 (paper Table D.3): 24 blocks, C 384, patch 16, LayerScale 1e-5."""
     args = dict(patch_size=16, depth=24, embed_dim=384, init_values=1e-5)
-    return _create_resmlp("mlpv_resmlp_24", pretrained, **dict(args, **kwargs))
+    return _create_resmlp("mlpv_resmlp_24", pretrained, args, **kwargs)
 
 
 @register_model
 def mlpv_resmlp_36(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """ResMLP-S36 (paper Table D.3): 36 blocks, C 384, patch 16, LayerScale 1e-6."""
     args = dict(patch_size=16, depth=36, embed_dim=384, init_values=1e-6)
-    return _create_resmlp("mlpv_resmlp_36", pretrained, **dict(args, **kwargs))
+    return _create_resmlp("mlpv_resmlp_36", pretrained, args, **kwargs)
 
 
 @register_model
 def mlpv_resmlp_b24(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """ResMLP-B24/8 (paper Table 3, official ``resmlpB_24``): 24 blocks, C 768, patch 8, LayerScale 1e-6."""
     args = dict(patch_size=8, depth=24, embed_dim=768, init_values=1e-6)
-    return _create_resmlp("mlpv_resmlp_b24", pretrained, **dict(args, **kwargs))
+    return _create_resmlp("mlpv_resmlp_b24", pretrained, args, **kwargs)

@@ -27,7 +27,9 @@ def s2mlp_block(dim: int, grid_size: Grid, drop_path: float, mlp_ratio: float = 
     )
 
 
-def _create_s2mlp(variant: str, pretrained: bool = False, **kwargs) -> MlpBackbone:
+def _create_s2mlp(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> MlpBackbone:
+    """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
+    kwargs = {**variant_args, **kwargs}
     kwargs.setdefault("block_fn", s2mlp_block)
     kwargs.setdefault("stem_norm_layer", nn.LayerNorm)
     kwargs.setdefault("size_agnostic", True)
@@ -52,12 +54,12 @@ default_cfgs = generate_default_cfgs({
 @register_model
 def mlpv_s2mlp_wide(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """S²-MLP-wide (paper Table 2): 12 blocks, C 768, r 4, patch 16."""
-    return _create_s2mlp("mlpv_s2mlp_wide", pretrained, **dict(patch_size=16, depth=12, embed_dim=768, **kwargs))
+    return _create_s2mlp("mlpv_s2mlp_wide", pretrained, dict(patch_size=16, depth=12, embed_dim=768), **kwargs)
 
 
 @register_model
 def mlpv_s2mlp_deep(pretrained: bool = False, **kwargs) -> MlpBackbone:
     """S²-MLP-deep (paper Table 2): 36 blocks, C 384, r 4, patch 16."""
-    return _create_s2mlp("mlpv_s2mlp_deep", pretrained, **dict(patch_size=16, depth=36, embed_dim=384, **kwargs))
+    return _create_s2mlp("mlpv_s2mlp_deep", pretrained, dict(patch_size=16, depth=36, embed_dim=384), **kwargs)
 
 
