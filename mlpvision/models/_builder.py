@@ -55,6 +55,10 @@ def build_model(
     if not variant.startswith(PREFIX):
         raise ValueError(f"mlpvision model names start with {PREFIX!r}: {variant!r}")
     out_indices = kwargs.pop("out_indices", 3)
+    if kwargs.get("pretrained_cfg_overlay"):
+        # timm resets custom_load when an overlay names a weight source (file=, url=); ours reads every layout
+        # (our safetensors, timm's, the authors' .pth and .npz) with strict checks, so it stays in charge.
+        kwargs["pretrained_cfg_overlay"] = {"custom_load": "hf", **kwargs["pretrained_cfg_overlay"]}
     return build_model_with_cfg(
         model_cls,
         variant,

@@ -42,11 +42,20 @@ class FeedForwardBlock(nn.Module):
         drop_path: stochastic-depth rate of both branches.
         mlp_ratio: hidden width of both MLPs relative to their input.
         drop: dropout inside both MLPs.
+        token_hidden: hidden width of the token MLP; default ``mlp_ratio·(1 + H·W)``.
     """
 
     num_prefix_tokens = 1
 
-    def __init__(self, dim: int, grid_size: Grid, drop_path: float, mlp_ratio: float = 4.0, drop: float = 0.0) -> None:
+    def __init__(
+            self,
+            dim: int,
+            grid_size: Grid,
+            drop_path: float,
+            mlp_ratio: float = 4.0,
+            drop: float = 0.0,
+            token_hidden: int | None = None,
+    ) -> None:
         super().__init__()
         self.grid_size = tuple(grid_size)
         tokens = self.num_prefix_tokens + grid_size[0] * grid_size[1]
@@ -54,7 +63,7 @@ class FeedForwardBlock(nn.Module):
         self.channel_mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
         self.token_norm = FF_LAYER_NORM(tokens)
         self.token_mlp = TokenMlp(
-            dim, grid_size, int(tokens * mlp_ratio), num_prefix_tokens=self.num_prefix_tokens, drop=drop
+            dim, grid_size, token_hidden or int(tokens * mlp_ratio), num_prefix_tokens=self.num_prefix_tokens, drop=drop
         )
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
@@ -79,15 +88,19 @@ class FeedForwardBlock(nn.Module):
 class FeedForwardOnly(MlpBackbone):
     """The FF-only network: ``MlpBackbone`` with a class token, positional tables and class-token pooling.
 
+    The token MLP's hidden width is part of the variant (4·(1 + N) at 224: 788 for patch 16, 200 for patch 32), so a
+    model built at another ``img_size`` keeps it and 224 checkpoints load with resampled token weights.
+
     Args:
+        token_hidden: hidden width of every token MLP.
         proj_drop_rate: dropout inside the MLPs and after the positional embedding (the official ``drop``).
         **kwargs: ``MlpBackbone``'s arguments.
     """
 
     num_prefix_tokens = 1
 
-    def __init__(self, proj_drop_rate: float = 0.0, **kwargs) -> None:
-        kwargs.setdefault("block_fn", partial(FeedForwardBlock, drop=proj_drop_rate))
+    def __init__(self, token_hidden: int, proj_drop_rate: float = 0.0, **kwargs) -> None:
+        kwargs.setdefault("block_fn", partial(FeedForwardBlock, drop=proj_drop_rate, token_hidden=token_hidden))
         kwargs.setdefault("global_pool", "token")
         super().__init__(**kwargs)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, self.embed_dim))
@@ -174,17 +187,20 @@ default_cfgs = generate_default_cfgs({
 
 @register_model
 def mlpv_ffonly_tiny(pretrained: bool = False, **kwargs) -> FeedForwardOnly:
-    """FF-only tiny (paper Table 1, official ``linear_tiny``): 12 blocks, C 192, patch 16."""
-    return _create_ffonly("mlpv_ffonly_tiny", pretrained, dict(patch_size=16, depth=12, embed_dim=192), **kwargs)
+    """FF-only tiny (paper Table 1, official ``linear_tiny``): 12 blocks, C 192, patch 16, token hidden 788."""
+    args = dict(patch_size=16, depth=12, embed_dim=192, token_hidden=788)
+    return _create_ffonly("mlpv_ffonly_tiny", pretrained, args, **kwargs)
 
 
 @register_model
 def mlpv_ffonly_base(pretrained: bool = False, **kwargs) -> FeedForwardOnly:
-    """FF-only base (paper Table 1, official ``linear_base``): 12 blocks, C 768, patch 16."""
-    return _create_ffonly("mlpv_ffonly_base", pretrained, dict(patch_size=16, depth=12, embed_dim=768), **kwargs)
+    """FF-only base (paper Table 1, official ``linear_base``): 12 blocks, C 768, patch 16, token hidden 788."""
+    args = dict(patch_size=16, depth=12, embed_dim=768, token_hidden=788)
+    return _create_ffonly("mlpv_ffonly_base", pretrained, args, **kwargs)
 
 
 @register_model
 def mlpv_ffonly_large(pretrained: bool = False, **kwargs) -> FeedForwardOnly:
-    """FF-only large (paper Table 1, official ``linear_large``): 24 blocks, C 1024, patch 32."""
-    return _create_ffonly("mlpv_ffonly_large", pretrained, dict(patch_size=32, depth=24, embed_dim=1024), **kwargs)
+    """FF-only large (paper Table 1, official ``linear_large``): 24 blocks, C 1024, patch 32, token hidden 200."""
+    args = dict(patch_size=32, depth=24, embed_dim=1024, token_hidden=200)
+    return _create_ffonly("mlpv_ffonly_large", pretrained, args, **kwargs)
