@@ -1,0 +1,74 @@
+"""The ``mlpvision`` command: one entry point, one subcommand per job.
+
+Errors a user can fix (a bad value, a missing file, a checkpoint that does not fit) are printed as one line and
+exit with status 2; anything else is a bug and keeps its traceback.
+"""
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from .models import CheckpointMismatchError
+
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, CheckpointMismatchError)
+
+
+class UsageError(Exception):
+    """A problem with the command line; printed as one line, exit status 2."""
+
+
+def models_command(args: argparse.Namespace) -> None:
+    """List the registered models with parameters and GMACs counted from the code."""
+    from .catalog import markdown_table, model_rows
+
+    rows = model_rows(args.pattern)
+    if not rows:
+        raise UsageError(f"no mlpvision model matches {args.pattern!r}; try `mlpvision models` for the full list")
+    if args.json:
+        print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
+        return
+    if args.markdown:
+        print(markdown_table(rows), end="")
+        return
+    table = Table(title=f"mlpvision models ({len(rows)}); GMACs: fvcore convention, counted on the meta device")
+    for column, justify in (("name", "left"), ("family", "left"), ("paper", "left"), ("params", "right"),
+                            ("GMACs", "right"), ("img", "right")):
+        table.add_column(column, justify=justify, no_wrap=True)
+    table.add_column("count source", overflow="fold")
+    for row in rows:
+        table.add_row(row.name, row.family, row.paper, f"{row.params:,}", f"{row.gmacs:.3f}", str(row.img_size),
+                      row.count_source)
+    Console().print(table)
+
+
+def _add_models(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("models", help="list the models (name, paper, params, GMACs, img size)")
+    parser.add_argument("pattern", nargs="?", default="mlpv_*", help="wildcard filter, e.g. 'mlpv_res*'")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    output.add_argument("--markdown", action="store_true", help="print the README's markdown table")
+    parser.set_defaults(handler=models_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlpvision", description="MLP vision backbones: list, train, evaluate.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_models(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], None] = args.handler
+    try:
+        handler(args)
+    except (UsageError, *USER_ERRORS) as error:
+        print(f"mlpvision {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
