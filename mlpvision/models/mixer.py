@@ -3,8 +3,10 @@
 Official JAX/Flax code: google-research/vision_transformer @ c6de1e5378c9831a8477feb30994971bdc409e46
 (``vit_jax/models_mixer.py``). Each block mixes tokens with an MLP shared across channels (hidden ``0.5·C``), then
 channels with an MLP shared across tokens (hidden ``4·C``), both pre-LayerNorm (eps 1e-6) with residuals; exact GELU
-as every PyTorch port (Flax uses the tanh approximation). Stochastic depth grows linearly from 0 to the given rate
-(paper App. B; timm uses one constant rate). The weight init is timm's (xavier-uniform linears, zero head).
+as every PyTorch port by default, ``gelu="tanh"`` for Flax's approximation (the official function: with it, logits
+from the official ``.npz`` match the Flax model to 1e-6; with the exact GELU they differ by up to ~2e-4).
+Stochastic depth grows linearly from 0 to the given rate (paper App. B; timm uses one constant rate). The weight
+init is timm's (xavier-uniform linears, zero head).
 
 Checkpoints: ours; timm's ``mixer_*_224`` layout (``blocks.{i}.mlp_tokens`` …); the official JAX ``.npz``
 (``stem/kernel``, ``MixerBlock_{i}/token_mixing/Dense_0/kernel`` …, key names from ``models_mixer.py`` at the
@@ -33,15 +35,20 @@ def mixer_block(
         drop_path: float,
         mlp_ratio: tuple[float, float] = (0.5, 4.0),
         token_mixer: partial | None = None,
+        gelu: str = "none",
 ) -> MetaFormerBlock:
-    """A Mixer block (Eq. 1): token MLP of width ``mlp_ratio[0]·C`` (or ``token_mixer``), channel MLP of ``[1]·C``."""
+    """A Mixer block (Eq. 1): token MLP of width ``mlp_ratio[0]·C`` (or ``token_mixer``), channel MLP of ``[1]·C``.
+
+    ``gelu`` is ``nn.GELU``'s ``approximate``: ``"none"`` (exact, every PyTorch port) or ``"tanh"`` (Flax's default,
+    so that weights from the official JAX ``.npz`` compute exactly the official function).
+    """
+    act_layer = partial(nn.GELU, approximate=gelu)
     mixer = (
         token_mixer(dim=dim, grid_size=grid_size) if token_mixer is not None
-        else TokenMlp(dim, grid_size, int(mlp_ratio[0] * dim))
+        else TokenMlp(dim, grid_size, int(mlp_ratio[0] * dim), act_layer=act_layer)
     )
-    return MetaFormerBlock(
-        dim, mixer, Mlp(dim, int(mlp_ratio[1] * dim)), norm_layer=MIXER_LAYER_NORM, drop_path=drop_path
-    )
+    mlp = Mlp(dim, int(mlp_ratio[1] * dim), act_layer=act_layer)
+    return MetaFormerBlock(dim, mixer, mlp, norm_layer=MIXER_LAYER_NORM, drop_path=drop_path)
 
 
 def init_weights_timm(module: nn.Module, name: str = "") -> None:
@@ -131,8 +138,8 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
 def _create_mixer(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> MlpBackbone:
     """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
     kwargs = {**variant_args, **kwargs}
-    mlp_ratio = kwargs.pop("mlp_ratio", (0.5, 4.0))
-    kwargs.setdefault("block_fn", partial(mixer_block, mlp_ratio=mlp_ratio))
+    block_args = dict(mlp_ratio=kwargs.pop("mlp_ratio", (0.5, 4.0)), gelu=kwargs.pop("gelu", "none"))
+    kwargs.setdefault("block_fn", partial(mixer_block, **block_args))
     kwargs.setdefault("norm_layer", MIXER_LAYER_NORM)
     kwargs.setdefault("weight_init", init_mixer)
     return build_model(MlpBackbone, variant, pretrained, checkpoint_filter_fn, **kwargs)

@@ -204,3 +204,14 @@ def test_other_number_of_classes_keeps_a_fresh_head(tmp_path, caplog):
     torch.testing.assert_close(loaded.forward_features(torch.ones(1, 3, 64, 64)),
                                model.eval().forward_features(torch.ones(1, 3, 64, 64)))
     assert "classifier head.weight not loaded" in caplog.text
+
+
+def test_gelu_tanh_option_matches_the_flax_activation():
+    exact = tiny_model("mlpv_mixer_s16")
+    tanh = tiny_model("mlpv_mixer_s16", gelu="tanh")
+    tanh.load_state_dict(exact.state_dict())
+    activations = {m.approximate for m in tanh.modules() if isinstance(m, torch.nn.GELU)}
+    assert activations == {"tanh"}
+    randomize_(exact)
+    tanh.load_state_dict(exact.state_dict())
+    assert not torch.equal(_logits(tanh), _logits(exact))
