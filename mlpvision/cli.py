@@ -9,7 +9,9 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -55,16 +57,70 @@ def _add_models(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=models_command)
 
 
+def _parse_value(text: str) -> Any:
+    """``key=value`` values: YAML scalars (``4`` → int, ``0.5`` → float, ``true`` → bool), else the string."""
+    value = yaml.safe_load(text)
+    return value if isinstance(value, int | float | bool | str) or value is None else text
+
+
+def _key_values(items: list[str]) -> dict[str, Any]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"expected key=value, got {item!r}")
+        pairs[key.replace("-", "_")] = _parse_value(value)
+    return pairs
+
+
+def train_command(args: argparse.Namespace) -> None:
+    """Train a model; every flag that was not given comes from the recipe."""
+    from .train import resolve_config, train
+
+    overrides = {key: value for key, value in vars(args).items() if key not in ("command", "handler")}
+    if "model_kwargs" in overrides:
+        overrides["model_kwargs"] = _key_values(overrides["model_kwargs"])
+    if "scale" in overrides:
+        overrides["scale"] = tuple(overrides["scale"])
+    if overrides.get("aa") in ("none", "None", ""):
+        overrides["aa"] = None
+    train(resolve_config(overrides))
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    from .train.config import TrainConfig
+
+    parser = subparsers.add_parser(
+        "train", help="train a model (default: a small Mixer on the embedded 8x8 digits, about a minute on 2 cores)",
+        argument_default=argparse.SUPPRESS,
+    )
+    for config_field in dataclasses.fields(TrainConfig):
+        flag = "--" + config_field.name.replace("_", "-")
+        help_text = config_field.metadata.get("help", "")
+        kind = str(config_field.type)
+        if config_field.name == "model_kwargs":
+            parser.add_argument(flag, nargs="+", metavar="KEY=VALUE", help=help_text)
+        elif config_field.name == "scale":
+            parser.add_argument(flag, nargs=2, type=float, metavar=("MIN", "MAX"), help=help_text)
+        elif kind == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            value_type = int if "int" in kind else float if "float" in kind else str
+            parser.add_argument(flag, type=value_type, help=help_text)
+    parser.set_defaults(handler=train_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlpvision", description="MLP vision backbones: list, train, evaluate.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_models(subparsers)
+    _add_train(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(["train"] if argv is None and len(sys.argv) == 1 else argv)
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
         handler(args)

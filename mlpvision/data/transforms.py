@@ -1,0 +1,22 @@
+"""Pre-processing from the model's ``pretrained_cfg`` through timm, at any input size."""
+
+from typing import Any
+
+import timm.data
+from torch import nn
+
+
+def data_config(model: nn.Module, img_size: int | None) -> dict[str, Any]:
+    """timm's resolved data config (mean, std, interpolation, crop) with the input side set to ``img_size``."""
+    args = {"input_size": (3, img_size, img_size)} if img_size else {}
+    config = timm.data.resolve_data_config(args, model=model)
+    if img_size and img_size < 32:  # tiny images: resize straight to the input, no centre crop
+        config["crop_pct"] = 1.0
+    return config
+
+
+def build_transforms(config: dict[str, Any], train_options: dict[str, Any]) -> tuple[Any, Any]:
+    """(train, eval) transforms: timm's training pipeline with the recipe's augmentation, and its eval pipeline."""
+    train = timm.data.create_transform(**config, is_training=True, **train_options)
+    evaluation = timm.data.create_transform(**config, is_training=False)
+    return train, evaluation

@@ -1,0 +1,166 @@
+"""train(): data -> model -> trainer -> fit -> test -> results, top to bottom."""
+
+import dataclasses
+import datetime
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import timm
+import yaml
+from lightning.fabric.utilities.seed import seed_everything
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torch import nn
+
+from ..complexity import count_parameters
+from ..data import ImageDataModule, build_transforms, data_config, load_splits
+from ..models import read_checkpoint
+from ..models._weights import load_checked
+from .checkpoint import AtomicCheckpointIO, InterruptCheckpoint, WeightsWriter, latest_state
+from .config import TrainConfig, resolve_config
+from .module import ImageClassifier
+from .report import plot_curves, print_results
+
+RUN_DIR_ENV = "MLPVISION_RUN_DIR"  # shared with the processes a multi-device launch starts
+
+
+class EpochReseed(L.Callback):
+    """Seed every RNG from (seed, epoch, rank) as each epoch starts: an epoch's randomness does not depend on
+    what ran before it, so a resumed run repeats the uninterrupted one exactly."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        seed_everything(self.seed + 1000 * trainer.current_epoch + trainer.global_rank, workers=True, verbose=False)
+
+
+class ProgressBar(RichProgressBar):
+    """Lightning's rich progress bar without the logger-version field."""
+
+    def get_metrics(self, trainer: L.Trainer, module: L.LightningModule) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, module)
+        metrics.pop("v_num", None)
+        return metrics
+
+
+def create_model(config: TrainConfig, num_classes: int) -> nn.Module:
+    """``timm.create_model`` with the run's classes, drop path and input size (omitted for models without one)."""
+    kwargs: dict[str, Any] = {"num_classes": num_classes, **config.model_kwargs}
+    if config.drop_path is not None:
+        kwargs["drop_path_rate"] = config.drop_path
+    if config.img_size:
+        kwargs["img_size"] = config.img_size
+    try:
+        return timm.create_model(config.model, **kwargs)
+    except TypeError as error:
+        if "img_size" not in str(error):
+            raise
+        kwargs.pop("img_size")  # convolutional baselines take any input size
+        return timm.create_model(config.model, **kwargs)
+
+
+def load_initial_weights(model: nn.Module, path: str) -> None:
+    """Start from another run's or release's weights: new head, token-mixing weights resampled to this grid."""
+    if hasattr(model, "load_pretrained"):
+        model.load_pretrained(path)
+        return
+    state, _ = read_checkpoint(path)
+    load_checked(model, state, path)
+
+
+def _run_dir(config: TrainConfig) -> Path:
+    if config.resume:
+        return Path(config.resume)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(config.out or os.environ.get(RUN_DIR_ENV) or f"runs/{stamp}")
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    return run_dir
+
+
+def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str, Any]:
+    """Train ``config.model`` on ``config.data``; write the run folder; return the results."""
+    # ---- run folder and configuration: a resumed run continues with the configuration it was started with
+    run_dir = _run_dir(config)
+    if config.resume:
+        if not (run_dir / "config.yaml").is_file():
+            raise FileNotFoundError(f"--resume {run_dir}: not a run folder (no config.yaml)")
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        saved["scale"] = tuple(saved["scale"])
+        config = dataclasses.replace(resolve_config({**saved, "resume": None}), resume=str(run_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed, workers=True, verbose=False)
+
+    # ---- data
+    splits = load_splits(config.data, config.val_split, config.seed, config.bad_images)
+    num_classes = len(splits.classes)
+
+    # ---- model
+    model = create_model(config, num_classes)
+    if config.init:
+        load_initial_weights(model, config.init)
+    if config.compile:
+        model.compile()
+    data_cfg = data_config(model, config.img_size)
+    train_options = dict(scale=config.scale, hflip=config.hflip, auto_augment=config.aa, re_prob=config.reprob)
+    train_transform, eval_transform = build_transforms(data_cfg, train_options)
+    datamodule = ImageDataModule(splits, train_transform, eval_transform, config.batch_size, config.workers,
+                                 config.seed)
+    replicas = config.devices * config.num_nodes
+    steps_per_epoch = max(1, len(splits.train) // (config.batch_size * replicas))
+    module = ImageClassifier(model, config, num_classes, steps_per_epoch)
+
+    # ---- trainer
+    config_dict = dataclasses.asdict(config)
+    if not config.resume:
+        (run_dir / "config.yaml").write_text(yaml.safe_dump({**config_dict, "scale": list(config.scale)}))
+    checkpoints = run_dir / "checkpoints"
+    metadata = {"architecture": config.model, "img_size": f"{data_cfg['input_size'][1]}x{data_cfg['input_size'][2]}",
+                "classes": json.dumps(splits.classes), "model_kwargs": json.dumps(config.model_kwargs)}
+    weights_writer = WeightsWriter(checkpoints, metadata)
+    trainer = L.Trainer(
+        max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
+        num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
+        gradient_clip_val=config.clip_grad, accumulate_grad_batches=config.grad_accum_steps,
+        logger=[CSVLogger(run_dir, name="", version=""), TensorBoardLogger(run_dir, name="", version="tensorboard")],
+        callbacks=[
+            ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0, enable_version_counter=False),
+            weights_writer, InterruptCheckpoint(checkpoints / "interrupted.ckpt"), EpochReseed(config.seed),
+            ProgressBar(leave=True), *callbacks,
+        ],
+        plugins=[AtomicCheckpointIO()], use_distributed_sampler=False, enable_model_summary=False,
+        log_every_n_steps=max(1, min(50, steps_per_epoch)), num_sanity_val_steps=0,
+    )
+
+    # ---- fit, continuing from the newest saved state when resuming
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=latest_state(run_dir) if config.resume else None)
+    train_seconds = time.perf_counter() - started
+
+    # ---- test the best weights
+    best = checkpoints / "best.safetensors"
+    if best.is_file():
+        state, _ = read_checkpoint(best)
+        module.eval_model.load_state_dict(state)
+    test_metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+
+    # ---- results
+    results = {
+        "model": config.model, "model_kwargs": config.model_kwargs, "data": config.data,
+        "params": count_parameters(model), "epochs": trainer.current_epoch, "train_seconds": round(train_seconds, 2),
+        "best_epoch": weights_writer.best_epoch, "val_top1": round(100 * weights_writer.best_top1, 3),
+        "test_top1": round(100 * test_metrics["test_top1"], 3), "test_top5": round(100 * test_metrics["test_top5"], 3),
+        "test_split": "test" if splits.test is not None else "val", "bad_images": len(splits.bad_images),
+        "bad_image_paths": splits.bad_images, "classes": splits.classes, "out": str(run_dir),
+    }
+    if trainer.is_global_zero:
+        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+        plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
+        print_results(results)
+    return results
+
