@@ -7,6 +7,7 @@ exit with status 2; anything else is a bug and keeps its traceback.
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -80,8 +81,9 @@ def train_command(args: argparse.Namespace) -> None:
     overrides = {key: value for key, value in vars(args).items() if key not in ("command", "handler")}
     if "model_kwargs" in overrides:
         overrides["model_kwargs"] = _key_values(overrides["model_kwargs"])
-    if "scale" in overrides:
-        overrides["scale"] = tuple(overrides["scale"])
+    for pair in ("scale", "ratio"):
+        if pair in overrides:
+            overrides[pair] = tuple(overrides[pair])
     if overrides.get("aa") in ("none", "None", ""):
         overrides["aa"] = None
     train(resolve_config(overrides))
@@ -100,7 +102,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
         kind = str(config_field.type)
         if config_field.name == "model_kwargs":
             parser.add_argument(flag, nargs="+", metavar="KEY=VALUE", help=help_text)
-        elif config_field.name == "scale":
+        elif config_field.name in ("scale", "ratio"):
             parser.add_argument(flag, nargs=2, type=float, metavar=("MIN", "MAX"), help=help_text)
         elif kind == "bool":
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
@@ -110,11 +112,38 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=train_command)
 
 
+def evaluate_command(args: argparse.Namespace) -> None:
+    """Evaluate a checkpoint or model; print the per-class table (or JSON with --json -)."""
+    from .evaluate import evaluate, print_evaluation
+
+    result = evaluate(
+        args.data, checkpoint=args.checkpoint, model_name=args.model, img_size=args.img_size,
+        batch_size=args.batch_size, out=args.out, json_path=None if args.json in (None, "-") else args.json,
+    )
+    if args.json == "-":
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print_evaluation(result)
+
+
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="top-1/top-5, per-class accuracy and a confusion matrix")
+    parser.add_argument("--checkpoint", help="a run folder or a .safetensors file written by `mlpvision train`")
+    parser.add_argument("--model", help="a model name (weights from --checkpoint, else as created)")
+    parser.add_argument("--data", default="digits", help="same forms as for `mlpvision train`")
+    parser.add_argument("--img-size", type=int, help="input side (default: the checkpoint's)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--out", help="folder for evaluation.json and confusion.png (default: RUN/eval or ./eval)")
+    parser.add_argument("--json", nargs="?", const="-", help="write the results as JSON to this file ('-': stdout)")
+    parser.set_defaults(handler=evaluate_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlpvision", description="MLP vision backbones: list, train, evaluate.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_models(subparsers)
     _add_train(subparsers)
+    _add_evaluate(subparsers)
     return parser
 
 
@@ -127,4 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, *USER_ERRORS) as error:
         print(f"mlpvision {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except SystemExit as stop:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(stop, SIGTERMException):
+            return 128 + signal.SIGTERM
+        raise
     return 0

@@ -2,13 +2,14 @@
 
 * ``AtomicCheckpointIO``: Lightning's training state (``last.ckpt``) written to a temporary file, fsynced and
   renamed over the old one; read back with ``torch.load(weights_only=True)``.
-* ``WeightsWriter``: the model's weights as safetensors after every validation (``last.safetensors``) and at the
-  best validation top-1 (``best.safetensors``), through ``save_weights`` (atomic too).
-* ``InterruptCheckpoint``: on Ctrl-C or SIGTERM, the state is saved to ``interrupted.ckpt`` before exiting. A
-  non-finite loss saves nothing, so the last good checkpoint stays.
+* ``RunCheckpoints``: after every validation, that state (``last.ckpt``) and the model's weights as safetensors
+  (``last.safetensors``, and ``best.safetensors`` at the best validation top-1); on Ctrl-C or SIGTERM, the state to
+  ``interrupted.ckpt``. A non-finite loss saves nothing, so the last good checkpoint stays.
+
+Resuming from ``last.ckpt`` (an epoch boundary) repeats the uninterrupted run exactly; from ``interrupted.ckpt``
+(mid-epoch) it keeps every optimiser step taken, but the rest of that epoch sees its batches in another order.
 """
 
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -20,8 +21,6 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from ..models import save_weights
-
-_logger = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -54,26 +53,42 @@ def latest_state(run_dir: Path) -> Path:
     return max(existing, key=lambda path: path.stat().st_mtime_ns)
 
 
-class WeightsWriter(L.Callback):
-    """``last.safetensors`` after every validation, ``best.safetensors`` at the best validation top-1."""
+class RunCheckpoints(L.Callback):
+    """The run's checkpoints: after every validation the training state (``last.ckpt``) and the weights
+    (``last.safetensors``; ``best.safetensors`` at the best validation top-1); on Ctrl-C or SIGTERM after steps
+    that no checkpoint holds yet, the state to ``interrupted.ckpt``. A non-finite loss saves nothing."""
 
     def __init__(self, folder: Path, metadata: dict[str, str]) -> None:
         self.folder = folder
         self.metadata = metadata
         self.best_top1 = -1.0
         self.best_epoch = -1
+        self.saved_step = -1
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
         top1 = float(trainer.callback_metrics.get("val_top1", -1.0))
-        if trainer.is_global_zero:
-            weights = module.eval_model
-            save_weights(weights, self.folder / "last.safetensors", self.metadata)
-            if top1 > self.best_top1:
-                save_weights(weights, self.folder / "best.safetensors", self.metadata)
-        if top1 > self.best_top1:
+        improved = top1 > self.best_top1
+        if improved:
             self.best_top1, self.best_epoch = top1, trainer.current_epoch
+        if trainer.is_global_zero:
+            save_weights(module.eval_model, self.folder / "last.safetensors", self.metadata)
+            if improved:
+                save_weights(module.eval_model, self.folder / "best.safetensors", self.metadata)
+        self.saved_step = trainer.global_step
+        trainer.save_checkpoint(self.folder / "last.ckpt", weights_only=False)
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
+            return
+        if trainer.global_step != self.saved_step:
+            trainer.save_checkpoint(self.folder / "interrupted.ckpt", weights_only=False)
+            saved = self.folder / "interrupted.ckpt"
+        else:
+            saved = self.folder / "last.ckpt"
+        if trainer.is_global_zero:
+            print(f"\ninterrupted: training state in {saved}; continue with --resume {self.folder.parent}", flush=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_top1": self.best_top1, "best_epoch": self.best_epoch}
@@ -81,19 +96,3 @@ class WeightsWriter(L.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_top1 = state_dict["best_top1"]
         self.best_epoch = state_dict["best_epoch"]
-
-
-class InterruptCheckpoint(L.Callback):
-    """Save the training state when the run is interrupted by Ctrl-C or SIGTERM."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.saved = False
-
-    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt | SIGTERMException):
-            trainer.save_checkpoint(self.path)
-            self.saved = True
-            if trainer.is_global_zero:
-                print(f"\ninterrupted: training state saved to {self.path}; continue with --resume "
-                      f"{self.path.parent.parent}", flush=True)

@@ -22,6 +22,32 @@ def _per_epoch(metrics_csv: Path) -> dict[str, dict[int, float]]:
     return series
 
 
+def stash_metrics(run_dir: Path) -> None:
+    """Move a resumed run's ``metrics.csv`` aside (Lightning's CSV logger deletes it) as ``metrics.part<N>.csv``."""
+    current = run_dir / "metrics.csv"
+    if current.is_file():
+        current.rename(run_dir / f"metrics.part{len(list(run_dir.glob('metrics.part*.csv')))}.csv")
+
+
+def combine_metrics(run_dir: Path) -> None:
+    """Join the stashed parts and the current ``metrics.csv`` into one ``metrics.csv`` (columns united)."""
+    parts = sorted(run_dir.glob("metrics.part*.csv"), key=lambda p: int(p.stem.removeprefix("metrics.part")))
+    if not parts:
+        return
+    rows: list[dict[str, str]] = []
+    for path in [*parts, run_dir / "metrics.csv"]:
+        if path.is_file():
+            with open(path, newline="") as handle:
+                rows += list(csv.DictReader(handle))
+    columns = sorted({key for row in rows for key in row})
+    with open(run_dir / "metrics.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    for path in parts:
+        path.unlink()
+
+
 def plot_curves(metrics_csv: Path, out_png: Path) -> None:
     """Two panels: training and validation loss, and validation top-1, per epoch."""
     import matplotlib

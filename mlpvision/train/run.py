@@ -13,7 +13,7 @@ import lightning as L
 import timm
 import yaml
 from lightning.fabric.utilities.seed import seed_everything
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch import nn
 
@@ -21,10 +21,10 @@ from ..complexity import count_parameters
 from ..data import ImageDataModule, build_transforms, data_config, load_splits
 from ..models import read_checkpoint
 from ..models._weights import load_checked
-from .checkpoint import AtomicCheckpointIO, InterruptCheckpoint, WeightsWriter, latest_state
+from .checkpoint import AtomicCheckpointIO, RunCheckpoints, latest_state
 from .config import TrainConfig, resolve_config
 from .module import ImageClassifier
-from .report import plot_curves, print_results
+from .report import combine_metrics, plot_curves, print_results, stash_metrics
 
 RUN_DIR_ENV = "MLPVISION_RUN_DIR"  # shared with the processes a multi-device launch starts
 
@@ -91,7 +91,7 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
         if not (run_dir / "config.yaml").is_file():
             raise FileNotFoundError(f"--resume {run_dir}: not a run folder (no config.yaml)")
         saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-        saved["scale"] = tuple(saved["scale"])
+        saved.update(scale=tuple(saved["scale"]), ratio=tuple(saved["ratio"]))
         config = dataclasses.replace(resolve_config({**saved, "resume": None}), resume=str(run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed, workers=True, verbose=False)
@@ -107,7 +107,8 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
     if config.compile:
         model.compile()
     data_cfg = data_config(model, config.img_size)
-    train_options = dict(scale=config.scale, hflip=config.hflip, auto_augment=config.aa, re_prob=config.reprob)
+    train_options = dict(scale=config.scale, ratio=config.ratio, hflip=config.hflip, auto_augment=config.aa,
+                         color_jitter=config.color_jitter, re_prob=config.reprob)
     train_transform, eval_transform = build_transforms(data_cfg, train_options)
     datamodule = ImageDataModule(splits, train_transform, eval_transform, config.batch_size, config.workers,
                                  config.seed)
@@ -118,23 +119,23 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
     # ---- trainer
     config_dict = dataclasses.asdict(config)
     if not config.resume:
-        (run_dir / "config.yaml").write_text(yaml.safe_dump({**config_dict, "scale": list(config.scale)}))
+        pairs = {"scale": list(config.scale), "ratio": list(config.ratio)}
+        (run_dir / "config.yaml").write_text(yaml.safe_dump({**config_dict, **pairs}))
     checkpoints = run_dir / "checkpoints"
+    stash_metrics(run_dir)  # a resumed run appends to the metrics of the runs before it (joined at the end)
     metadata = {"architecture": config.model, "img_size": f"{data_cfg['input_size'][1]}x{data_cfg['input_size'][2]}",
                 "classes": json.dumps(splits.classes), "model_kwargs": json.dumps(config.model_kwargs)}
-    weights_writer = WeightsWriter(checkpoints, metadata)
+    run_checkpoints = RunCheckpoints(checkpoints, metadata)
     trainer = L.Trainer(
         max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
         num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
         gradient_clip_val=config.clip_grad, accumulate_grad_batches=config.grad_accum_steps,
         logger=[CSVLogger(run_dir, name="", version=""), TensorBoardLogger(run_dir, name="", version="tensorboard")],
         callbacks=[
-            ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0, enable_version_counter=False),
-            weights_writer, InterruptCheckpoint(checkpoints / "interrupted.ckpt"), EpochReseed(config.seed),
-            ProgressBar(leave=True), *callbacks,
+            run_checkpoints, EpochReseed(config.seed), ProgressBar(leave=True), *callbacks,
         ],
-        plugins=[AtomicCheckpointIO()], use_distributed_sampler=False, enable_model_summary=False,
-        log_every_n_steps=max(1, min(50, steps_per_epoch)), num_sanity_val_steps=0,
+        plugins=[AtomicCheckpointIO()], enable_checkpointing=False, use_distributed_sampler=False,
+        enable_model_summary=False, log_every_n_steps=max(1, min(50, steps_per_epoch)), num_sanity_val_steps=0,
     )
 
     # ---- fit, continuing from the newest saved state when resuming
@@ -153,13 +154,14 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
     results = {
         "model": config.model, "model_kwargs": config.model_kwargs, "data": config.data,
         "params": count_parameters(model), "epochs": trainer.current_epoch, "train_seconds": round(train_seconds, 2),
-        "best_epoch": weights_writer.best_epoch, "val_top1": round(100 * weights_writer.best_top1, 3),
+        "best_epoch": run_checkpoints.best_epoch, "val_top1": round(100 * run_checkpoints.best_top1, 3),
         "test_top1": round(100 * test_metrics["test_top1"], 3), "test_top5": round(100 * test_metrics["test_top5"], 3),
         "test_split": "test" if splits.test is not None else "val", "bad_images": len(splits.bad_images),
         "bad_image_paths": splits.bad_images, "classes": splits.classes, "out": str(run_dir),
     }
     if trainer.is_global_zero:
         (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+        combine_metrics(run_dir)
         plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
         print_results(results)
     return results

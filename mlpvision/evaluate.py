@@ -1,0 +1,163 @@
+"""evaluate(): a trained checkpoint (or any timm/mlpvision model) on a dataset → top-1/top-5, per class, confusion.
+
+A checkpoint is a run folder (its ``checkpoints/best.safetensors``) or a ``.safetensors`` file written by
+``mlpvision train``, whose metadata names the architecture, its keyword arguments, input size and classes.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+from torch.utils.data import DataLoader
+
+from .data import build_transforms, data_config, load_splits
+from .data.datamodule import TransformedDataset
+from .models import read_checkpoint
+from .models._weights import check_architecture, load_checked
+from .train.config import check_model_name
+
+
+@dataclass
+class Evaluation:
+    model: str
+    split: str
+    images: int
+    top1: float
+    top5: float
+    classes: list[str]
+    per_class_top1: list[float]
+    per_class_count: list[int]
+    confusion: list[list[int]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _weights_file(checkpoint: str) -> Path:
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = path / "checkpoints" / "best.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file or run folder")
+    if path.suffix != ".safetensors":
+        raise ValueError(f"--checkpoint {checkpoint}: expected a run folder or a .safetensors file from mlpvision")
+    return path
+
+
+def load_model(checkpoint: str | None, model_name: str | None, num_classes: int,
+               img_size: int | None) -> tuple[torch.nn.Module, int | None]:
+    """The model to evaluate, and the input side its checkpoint was trained at (if known)."""
+    if checkpoint is None:
+        if model_name is None:
+            raise ValueError("give --checkpoint PATH or --model NAME")
+        check_model_name(model_name)
+        kwargs = {"img_size": img_size} if img_size else {}
+        return timm.create_model(model_name, num_classes=num_classes, **kwargs), img_size
+    path = _weights_file(checkpoint)
+    state, metadata = read_checkpoint(path)
+    name = model_name or metadata.get("architecture")
+    if not name:
+        raise ValueError(f"{path} does not say its architecture; give --model NAME")
+    check_model_name(name)
+    classes = json.loads(metadata.get("classes", "[]"))
+    trained_side = int(metadata["img_size"].split("x")[0]) if "img_size" in metadata else None
+    side = img_size or trained_side
+    kwargs: dict[str, Any] = json.loads(metadata.get("model_kwargs", "{}"))
+    if side:
+        kwargs["img_size"] = side
+    model = timm.create_model(name, num_classes=len(classes) or num_classes, **kwargs)
+    check_architecture(metadata, model, str(path))
+    if hasattr(model, "load_pretrained"):
+        model.load_pretrained(str(path))
+    else:
+        load_checked(model, state, str(path))
+    return model, side
+
+
+def evaluate(
+        data: str,
+        checkpoint: str | None = None,
+        model_name: str | None = None,
+        img_size: int | None = None,
+        batch_size: int = 256,
+        out: str | None = None,
+        json_path: str | None = None,
+) -> Evaluation:
+    """Evaluate on the test split of ``data`` (its validation split when it has none); write the report files."""
+    splits = load_splits(data, val_split=0.1, seed=42, bad_images="skip")
+    dataset, split = (splits.test, "test") if splits.test is not None else (splits.val, "val")
+    model, side = load_model(checkpoint, model_name, len(splits.classes), img_size)
+    model.eval()
+    _, transform = build_transforms(data_config(model, side), {})
+    loader = DataLoader(TransformedDataset(dataset, transform), batch_size=batch_size)
+    num_classes = len(splits.classes)
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    top5_hits = 0
+    with torch.inference_mode():
+        for images, labels in track(loader, description=f"evaluating on {split}", transient=True):
+            logits = model(images)[:, :num_classes]
+            top5 = logits.topk(min(5, num_classes), dim=1).indices
+            top5_hits += (top5 == labels[:, None]).any(dim=1).sum().item()
+            confusion += torch.bincount(labels * num_classes + top5[:, 0], minlength=num_classes**2).reshape(
+                num_classes, num_classes)
+    counts = confusion.sum(dim=1)
+    result = Evaluation(
+        model=getattr(model, "pretrained_cfg", {}).get("architecture", model_name or ""), split=split,
+        images=int(counts.sum()), top1=round(100 * confusion.diag().sum().item() / counts.sum().item(), 3),
+        top5=round(100 * top5_hits / counts.sum().item(), 3), classes=splits.classes,
+        per_class_top1=[round(100 * c / max(n, 1), 3) for c, n in zip(confusion.diag().tolist(), counts.tolist(),
+                                                                         strict=True)],
+        per_class_count=counts.tolist(), confusion=confusion.tolist(),
+    )
+    out_dir = Path(out) if out else (Path(checkpoint) / "eval" if checkpoint and Path(checkpoint).is_dir()
+                                     else Path("eval"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_confusion(result, out_dir / "confusion.png")
+    (out_dir / "evaluation.json").write_text(json.dumps(result.as_dict(), indent=2))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result.as_dict(), indent=2))
+    return result
+
+
+def plot_confusion(result: Evaluation, out_png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    size = max(4.0, 0.45 * len(result.classes) + 2)
+    figure, axis = plt.subplots(figsize=(size, size))
+    matrix = torch.tensor(result.confusion, dtype=torch.float)
+    image = axis.imshow(matrix / matrix.sum(dim=1, keepdim=True).clamp(min=1), cmap="Blues", vmin=0, vmax=1)
+    ticks = range(len(result.classes))
+    axis.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true",
+             title=f"{result.model}: top-1 {result.top1:.2f}% on {result.split}")
+    axis.set_xticklabels(result.classes, rotation=90)
+    axis.set_yticklabels(result.classes)
+    if len(result.classes) <= 20:
+        for i, row in enumerate(result.confusion):
+            for j, count in enumerate(row):
+                if count:
+                    axis.text(j, i, str(count), ha="center", va="center", fontsize=7)
+    figure.colorbar(image, ax=axis, fraction=0.046)
+    figure.tight_layout()
+    figure.savefig(out_png, dpi=100)
+    plt.close(figure)
+
+
+def print_evaluation(result: Evaluation) -> None:
+    console = Console()
+    console.print(f"{result.model} on {result.split} ({result.images} images): top-1 {result.top1:.2f}%, "
+                  f"top-5 {result.top5:.2f}%")
+    table = Table()
+    for column in ("class", "images", "top-1 %"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, count, top1 in zip(result.classes, result.per_class_count, result.per_class_top1, strict=True):
+        table.add_row(name, str(count), f"{top1:.2f}")
+    console.print(table)
