@@ -3,7 +3,23 @@
 from typing import Any
 
 import timm.data
+from PIL import Image
+from timm.data import auto_augment
 from torch import nn
+
+_timm_posterize = auto_augment.posterize
+
+
+def _posterize(img: Image.Image, bits_to_keep: int, **kwargs: Any) -> Image.Image:
+    """timm's posterize, keeping 0 bits as a black image itself: RandAugment's increasing policies (DeiT's
+    ``rand-m9-mstd0.5-inc1``) ask for 0 bits at high magnitude, which Pillow >= 13 rejects with a ValueError."""
+    if bits_to_keep <= 0:
+        return Image.new(img.mode, img.size)
+    return _timm_posterize(img, bits_to_keep, **kwargs)
+
+
+for _name in ("Posterize", "PosterizeIncreasing", "PosterizeOriginal"):
+    auto_augment.NAME_TO_OP[_name] = _posterize
 
 
 def data_config(model: nn.Module, img_size: int | None) -> dict[str, Any]:
