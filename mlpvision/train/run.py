@@ -4,6 +4,7 @@ import dataclasses
 import datetime
 import json
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,22 @@ class ProgressBar(RichProgressBar):
         metrics = super().get_metrics(trainer, module)
         metrics.pop("v_num", None)
         return metrics
+
+
+class EpochSummary(L.Callback):
+    """One line per epoch when the output is not a terminal (logs, CI), where the progress bar does not draw."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or sys.stdout.isatty():
+            return
+        metrics = trainer.callback_metrics
+        parts = [f"{key} {float(metrics[key]):.4f}" for key in ("train_loss", "val_loss", "val_top1") if key in metrics]
+        elapsed = time.perf_counter() - self.started
+        print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {', '.join(parts)} ({elapsed:.0f} s)",
+              flush=True)
 
 
 def create_model(config: TrainConfig, num_classes: int) -> nn.Module:
@@ -132,7 +149,7 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
         gradient_clip_val=config.clip_grad, accumulate_grad_batches=config.grad_accum_steps,
         logger=[CSVLogger(run_dir, name="", version=""), TensorBoardLogger(run_dir, name="", version="tensorboard")],
         callbacks=[
-            run_checkpoints, EpochReseed(config.seed), ProgressBar(leave=True), *callbacks,
+            run_checkpoints, EpochReseed(config.seed), ProgressBar(leave=True), EpochSummary(), *callbacks,
         ],
         plugins=[AtomicCheckpointIO()], enable_checkpointing=False, use_distributed_sampler=False,
         enable_model_summary=False, log_every_n_steps=max(1, min(50, steps_per_epoch)), num_sanity_val_steps=0,

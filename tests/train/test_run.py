@@ -129,6 +129,24 @@ def test_finetune_from_another_resolution_and_classes(tmp_path):
     assert results["test_top1"] > 10.0  # trained from resampled weights at 16x16, and it runs
 
 
+def test_ema_bf16_accumulation_and_clipping(tmp_path):
+    results = _run(tmp_path, "options", model_ema=True, model_ema_decay=0.9, precision="bf16-mixed",
+                   grad_accum_steps=2, clip_grad=1.0)
+    weights = load_file(tmp_path / "options/checkpoints/last.safetensors")
+    state = torch.load(tmp_path / "options/checkpoints/last.ckpt", weights_only=True)
+    assert any(key.startswith("ema.") for key in state["state_dict"])
+    for key, value in weights.items():  # the saved weights are the EMA's, the ones evaluated
+        assert torch.equal(value, state["state_dict"][f"ema.module.{key}"]), key
+    assert state["global_step"] == 2 * 10  # 19 batches an epoch, an optimiser step every 2 and at the last
+    assert results["test_top1"] > 0
+
+
+@pytest.mark.slow
+def test_compile(tmp_path):
+    results = _run(tmp_path, "compiled", compile=True, epochs=1)
+    assert results["test_top1"] > 10.0
+
+
 def test_timm_model_as_a_baseline(tmp_path):
     results = _run(tmp_path, "resnet", model="resnet10t", model_kwargs={}, epochs=1, img_size=16)
     assert results["model"] == "resnet10t"
