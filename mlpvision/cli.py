@@ -138,12 +138,104 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=evaluate_command)
 
 
+def export_command(args: argparse.Namespace) -> None:
+    from .export import export
+
+    report = export(
+        args.model, args.output, fmt=args.format, checkpoint=args.checkpoint, opset=args.opset,
+        dynamic_batch=args.dynamic_batch, img_size=args.img_size, model_kwargs=_key_values(args.model_kwargs or []),
+    )
+    untrained = " (all logits are 0: an untrained zero head proves nothing; give --checkpoint)"
+    note = "" if report.max_abs_logit > 0 else untrained
+    print(f"exported {report.model} to {report.path} ({report.format}); parity on a real image, batch "
+          f"{'/'.join(map(str, report.batch_sizes_checked))}: max |Δlogits| = {report.max_abs_diff:.3g} "
+          f"(max |logit| {report.max_abs_logit:.3g}){note}")
+
+
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("export", help="ONNX or torch.export, with parity measured against PyTorch")
+    parser.add_argument("model", nargs="?", help="model name (optional with an mlpvision --checkpoint)")
+    parser.add_argument("--checkpoint", help="weights: a run folder, our .safetensors, or any supported layout")
+    parser.add_argument("--format", default="onnx", choices=("onnx", "torch-export"))
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset")
+    parser.add_argument("--dynamic-batch", action="store_true", help="a batch axis of any size")
+    parser.add_argument("--img-size", type=int, help="input side (default: the checkpoint's or the model's)")
+    parser.add_argument("--model-kwargs", nargs="+", metavar="KEY=VALUE", help="keyword arguments for the model")
+    parser.add_argument("-o", "--output", required=True, help="the .onnx or .pt2 file to write")
+    parser.set_defaults(handler=export_command)
+
+
+def convert_command(args: argparse.Namespace) -> None:
+    from .convert import convert
+
+    info = convert(args.src, args.model, args.output, img_size=tuple(args.img_size) if args.img_size else None,
+                   model_kwargs=_key_values(args.model_kwargs or []))
+    print(f"converted {info['source_file']} (sha256 {info['source_sha256'][:12]}…) into {info['architecture']} at "
+          f"{info['img_size']}, {info['num_classes']} classes: {info['out']} (forward check: finite logits)")
+
+
+def _add_convert(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("convert", help="timm / authors' / our checkpoints → mlpvision safetensors")
+    parser.add_argument("src", help="the checkpoint: .pth, .npz or .safetensors")
+    parser.add_argument("--model", required=True, help="the mlpvision model it holds, e.g. mlpv_mixer_b16")
+    parser.add_argument("--img-size", type=int, nargs=2, metavar=("H", "W"), help="resample for this input size")
+    parser.add_argument("--model-kwargs", nargs="+", metavar="KEY=VALUE", help="keyword arguments for the model")
+    parser.add_argument("-o", "--output", required=True, help="the .safetensors file to write")
+    parser.set_defaults(handler=convert_command)
+
+
+def analyze_command(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from . import analyze
+    from .data import build_transforms, data_config, load_splits
+    from .data.datamodule import TransformedDataset
+    from .trained import load_model
+
+    out = Path(args.out)
+    if args.what == "weights":
+        model, _ = load_model(args.checkpoint, args.model)
+        panels = analyze.plot_token_weights(model, out / "token_weights.png", args.block, args.max_filters)
+        print(f"{panels} token-mixing filters of block {args.block}: {out / 'token_weights.png'}")
+        return
+    splits = load_splits(args.data, val_split=0.1, seed=42, bad_images="skip")
+    model, side = load_model(args.checkpoint, args.model, len(splits.classes))
+    _, transform = build_transforms(data_config(model, side), {})
+    dataset = TransformedDataset(splits.test or splits.val, transform)
+    patch = getattr(model, "patch_size", 16)
+    results = analyze.robustness(model, dataset, patch)
+    name = getattr(model, "pretrained_cfg", {}).get("architecture", args.model)
+    analyze.plot_robustness(results, f"{name} on {args.data}", out / "robustness.png")
+    (out / "robustness.json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
+    table = Table(title=f"{name}: top-1 under input corruptions ({len(dataset)} images)")
+    for column in ("condition", "top-1 %", "change"):
+        table.add_column(column, justify="left" if column == "condition" else "right")
+    for result in results:
+        table.add_row(result.name, f"{result.top1:.2f}", f"{result.change:+.2f}")
+    Console().print(table)
+
+
+def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("analyze", help="token-mixing weight plots; robustness to shuffles and shifts")
+    parser.add_argument("what", choices=("weights", "robustness"))
+    parser.add_argument("--checkpoint", help="a run folder or weights file")
+    parser.add_argument("--model", help="model name (optional with an mlpvision checkpoint)")
+    parser.add_argument("--data", default="digits", help="robustness: the dataset (as for `mlpvision train`)")
+    parser.add_argument("--block", type=int, default=0, help="weights: which block's token mixer")
+    parser.add_argument("--max-filters", type=int, default=64, help="weights: at most this many panels")
+    parser.add_argument("--out", default="analysis", help="folder for the PNG and JSON files")
+    parser.set_defaults(handler=analyze_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlpvision", description="MLP vision backbones: list, train, evaluate.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_models(subparsers)
     _add_train(subparsers)
     _add_evaluate(subparsers)
+    _add_export(subparsers)
+    _add_convert(subparsers)
+    _add_analyze(subparsers)
     return parser
 
 

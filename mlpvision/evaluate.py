@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
 from rich.console import Console
 from rich.progress import track
@@ -18,9 +17,7 @@ from torch.utils.data import DataLoader
 
 from .data import build_transforms, data_config, load_splits
 from .data.datamodule import TransformedDataset
-from .models import read_checkpoint
-from .models._weights import check_architecture, load_checked
-from .train.config import check_model_name
+from .trained import load_model
 
 
 @dataclass
@@ -37,47 +34,6 @@ class Evaluation:
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
-
-
-def _weights_file(checkpoint: str) -> Path:
-    path = Path(checkpoint)
-    if path.is_dir():
-        path = path / "checkpoints" / "best.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file or run folder")
-    if path.suffix != ".safetensors":
-        raise ValueError(f"--checkpoint {checkpoint}: expected a run folder or a .safetensors file from mlpvision")
-    return path
-
-
-def load_model(checkpoint: str | None, model_name: str | None, num_classes: int,
-               img_size: int | None) -> tuple[torch.nn.Module, int | None]:
-    """The model to evaluate, and the input side its checkpoint was trained at (if known)."""
-    if checkpoint is None:
-        if model_name is None:
-            raise ValueError("give --checkpoint PATH or --model NAME")
-        check_model_name(model_name)
-        kwargs = {"img_size": img_size} if img_size else {}
-        return timm.create_model(model_name, num_classes=num_classes, **kwargs), img_size
-    path = _weights_file(checkpoint)
-    state, metadata = read_checkpoint(path)
-    name = model_name or metadata.get("architecture")
-    if not name:
-        raise ValueError(f"{path} does not say its architecture; give --model NAME")
-    check_model_name(name)
-    classes = json.loads(metadata.get("classes", "[]"))
-    trained_side = int(metadata["img_size"].split("x")[0]) if "img_size" in metadata else None
-    side = img_size or trained_side
-    kwargs: dict[str, Any] = json.loads(metadata.get("model_kwargs", "{}"))
-    if side:
-        kwargs["img_size"] = side
-    model = timm.create_model(name, num_classes=len(classes) or num_classes, **kwargs)
-    check_architecture(metadata, model, str(path))
-    if hasattr(model, "load_pretrained"):
-        model.load_pretrained(str(path))
-    else:
-        load_checked(model, state, str(path))
-    return model, side
 
 
 def evaluate(

@@ -23,10 +23,12 @@ for _name in ("Posterize", "PosterizeIncreasing", "PosterizeOriginal"):
 
 
 def data_config(model: nn.Module, img_size: int | None) -> dict[str, Any]:
-    """timm's resolved data config (mean, std, interpolation, crop) with the input side set to ``img_size``."""
-    args = {"input_size": (3, img_size, img_size)} if img_size else {}
+    """timm's resolved data config (mean, std, interpolation, crop) at ``img_size`` (default: the size the model
+    was built for, which may differ from its ``pretrained_cfg``'s, non-square included)."""
+    size = (img_size, img_size) if img_size else tuple(getattr(model, "img_size", ()) or ())
+    args = {"input_size": (3, *size)} if size else {}
     config = timm.data.resolve_data_config(args, model=model)
-    if img_size and img_size < 32:  # tiny images: resize straight to the input, no centre crop
+    if min(config["input_size"][1:]) < 32:  # tiny images: resize straight to the input, no centre crop
         config["crop_pct"] = 1.0
     return config
 

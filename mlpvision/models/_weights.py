@@ -67,6 +67,15 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[StateDict, dict[str, str]]
     return state, metadata
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of a ``.safetensors`` file (empty for other files), without reading its tensors."""
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        return {}
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        return dict(handle.metadata() or {})
+
+
 def save_weights(model: nn.Module, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
     """Write a model's weights as safetensors, atomically (temporary file, fsync, rename).
 

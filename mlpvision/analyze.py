@@ -1,0 +1,144 @@
+"""What the token mixers learned, and how the model copes with shuffled or shifted inputs.
+
+* ``token_filters`` / ``plot_token_weights``: the token-mixing weights of one block as the grid of spatial filters
+  the MLP-Mixer paper shows (Fig. 5): each hidden unit's (or output token's, or circulant group's) weights over the
+  input tokens, laid out on the token grid.
+* ``robustness``: top-1 on a dataset as it is, under one fixed patch shuffle, one fixed pixel shuffle, and small
+  circular shifts — the comparison the Mixer paper draws with CNNs (§3.4, Fig. 4), measured at test time.
+"""
+
+import dataclasses
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .layers import CirculantChannelSpecific, SpatialGatingUnit, TokenLinear, TokenMlp
+
+
+def token_filters(model: nn.Module, block: int = 0) -> tuple[torch.Tensor, str]:
+    """The token-mixing filters of block ``block``: (filters, H, W) and what each filter is."""
+    blocks = model.blocks
+    if not 0 <= block < len(blocks):
+        raise ValueError(f"--block must be in [0, {len(blocks) - 1}], got {block}")
+    grid = model.grid_size
+    for module in blocks[block].modules():
+        if isinstance(module, TokenMlp):
+            weight, what = module.fc1.weight[:, module.num_prefix_tokens:], "hidden units of the token MLP"
+        elif isinstance(module, TokenLinear):
+            weight, what = module.weight, "output tokens of the token linear"
+        elif isinstance(module, SpatialGatingUnit):
+            weight, what = module.proj.weight, "output tokens of the spatial gating unit"
+        elif isinstance(module, CirculantChannelSpecific):
+            weight, what = module.weight, "circulant groups (weight j at raster offset j)"
+        else:
+            continue
+        return weight.detach().float().reshape(-1, *grid), what
+    raise ValueError(f"{type(blocks[block]).__name__} has no grid-sized token-mixing weights to plot")
+
+
+def plot_token_weights(model: nn.Module, out_png: Path, block: int = 0, max_filters: int = 64) -> int:
+    """Plot up to ``max_filters`` filters of ``block`` as a square-ish grid of panels; returns the panel count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    filters, what = token_filters(model, block)
+    filters = filters[:max_filters]
+    columns = math.ceil(math.sqrt(len(filters)))
+    rows = math.ceil(len(filters) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.2 * rows + 0.6), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, image in zip(axes.flat, filters, strict=False):
+        limit = image.abs().max().clamp(min=1e-12)
+        axis.imshow(image.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+    name = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
+    figure.suptitle(f"{name}, block {block}: {len(filters)} {what}", fontsize=9)
+    figure.tight_layout()
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out_png, dpi=100)
+    plt.close(figure)
+    return len(filters)
+
+
+def patch_shuffle(images: torch.Tensor, patch: int, permutation: torch.Tensor) -> torch.Tensor:
+    """Move the ``patch``×``patch`` tiles of a [B, C, H, W] batch: tile ``permutation[i]`` goes to position ``i``."""
+    batch, channels, height, width = images.shape
+    rows, cols = height // patch, width // patch
+    tiles = images.reshape(batch, channels, rows, patch, cols, patch).permute(0, 2, 4, 1, 3, 5)
+    tiles = tiles.reshape(batch, rows * cols, channels, patch, patch)[:, permutation]
+    tiles = tiles.reshape(batch, rows, cols, channels, patch, patch).permute(0, 3, 1, 4, 2, 5)
+    return tiles.reshape(batch, channels, height, width)
+
+
+def pixel_shuffle(images: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
+    """Move every pixel (all channels together) of a [B, C, H, W] batch by one fixed permutation."""
+    batch, channels, height, width = images.shape
+    return images.reshape(batch, channels, -1)[:, :, permutation].reshape(batch, channels, height, width)
+
+
+def shift(images: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Shift down and right by ``pixels``, circularly."""
+    return torch.roll(images, shifts=(pixels, pixels), dims=(2, 3))
+
+
+@dataclasses.dataclass
+class Condition:
+    name: str
+    top1: float
+    change: float
+
+
+def robustness_conditions(height: int, width: int, patch: int, seed: int = 0
+                          ) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """The fixed input corruptions, named; the permutations are drawn once from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    patches = torch.randperm((height // patch) * (width // patch), generator=generator)
+    pixels = torch.randperm(height * width, generator=generator)
+    return {
+        "original": lambda x: x,
+        f"patch shuffle ({patch}x{patch})": lambda x: patch_shuffle(x, patch, patches),
+        "pixel shuffle": lambda x: pixel_shuffle(x, pixels),
+        "shift 1 px": lambda x: shift(x, 1),
+        "shift 2 px": lambda x: shift(x, 2),
+    }
+
+
+def robustness(model: nn.Module, dataset: Dataset, patch: int, batch_size: int = 256) -> list[Condition]:
+    """Top-1 (%) of ``model`` on ``dataset`` (transformed [C, H, W] tensors, labels) under each condition."""
+    loader = DataLoader(dataset, batch_size=batch_size)
+    first, _ = dataset[0]
+    conditions = robustness_conditions(first.shape[1], first.shape[2], patch)
+    correct = dict.fromkeys(conditions, 0)
+    total = 0
+    model.eval()
+    with torch.inference_mode():
+        for images, labels in loader:
+            total += len(labels)
+            for name, corrupt in conditions.items():
+                correct[name] += (model(corrupt(images)).argmax(dim=1) == labels).sum().item()
+    base = 100 * correct["original"] / total
+    return [Condition(name, round(100 * hits / total, 3), round(100 * hits / total - base, 3))
+            for name, hits in correct.items()]
+
+
+def plot_robustness(results: list[Condition], title: str, out_png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    bars = axis.bar([r.name for r in results], [r.top1 for r in results], color="tab:blue")
+    axis.bar_label(bars, fmt="%.1f")
+    axis.set(ylabel="top-1 (%)", ylim=(0, 105), title=title)
+    axis.tick_params(axis="x", labelrotation=20)
+    figure.tight_layout()
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out_png, dpi=100)
+    plt.close(figure)
