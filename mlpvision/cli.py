@@ -227,6 +227,120 @@ def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=analyze_command)
 
 
+def bench_command(args: argparse.Namespace) -> None:
+    """Throughput, memory and GMACs; side-by-side ratios; sweeps; the matmul ceiling; the docs page."""
+    from pathlib import Path
+
+    import timm
+    import torch
+    from rich.progress import track
+
+    from .bench import compare, report, sweep, timing
+    from .train.config import check_model_name
+
+    results_dir = Path(args.results_dir)
+    if args.docs:
+        report.write_docs(results_dir, Path(args.docs))
+        print(f"wrote {args.docs} from {results_dir}/*.csv")
+        return
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    modes = ("infer", "train") if args.mode == "both" else (args.mode,)
+    options = dict(device=args.device, precision=args.precision, repeats=args.repeats)
+    context = report.context(args.device)
+    conditions: dict[str, Any] = {"dev": args.device, "prec": args.precision, "b": args.batch_size,
+                                  "img": args.img_size}
+    if args.peak:
+        kind, title = "peak", "dense matmul peak (GFLOP/s)"
+        rows = [{"precision": precision, "size": args.peak_size, "gflops_per_sec":
+                 timing.matmul_peak(args.device, precision, args.peak_size, args.repeats), **context}
+                for precision in ("fp32", "bf16")]
+        conditions = {"dev": args.device}
+    elif args.sweep == "tokens":
+        kind, title = "sweep-tokens", "CCS token mixing: FFT vs dense vs automatic choice"
+        rows = [{**dataclasses.asdict(point), **context} for point in sweep.sweep_circulant(repeats=args.repeats)]
+        conditions = {"dev": args.device}
+    else:
+        if not args.models:
+            raise UsageError("name at least one model (or use --peak, --sweep tokens or --docs)")
+        for name in args.models:
+            check_model_name(name)
+        if args.sweep:
+            kind, title = f"sweep-{args.sweep}", f"samples/s as the {args.sweep} grows"
+            rows = [{**row, **context} for mode in modes for row in sweep.sweep_models(
+                args.models, args.sweep, args.batch_size, args.img_size, mode=mode, **options)]
+        elif args.compare:
+            kind, title = f"compare-{args.compare}", f"ours vs {args.compare}"
+            rows = []
+            for name, mode in track([(n, m) for n in args.models for m in modes], description="comparing"):
+                pair = (compare.timm_pair(name, args.img_size) if args.compare == "timm"
+                        else compare.dense_pair(name, args.img_size))
+                reference = compare.TIMM_TWINS[name] if args.compare == "timm" else f"{name} (dense)"
+                result = compare.compare(name, pair[0], reference, pair[1], mode=mode, batch_size=args.batch_size,
+                                         img_size=args.img_size, **options)
+                rows.append({**dataclasses.asdict(result), **context})
+        else:
+            kind, title = "bench", "throughput"
+            rows = []
+            for name, mode in track([(n, m) for n in args.models for m in modes], description="benchmarking"):
+                model = timm.create_model(name, img_size=args.img_size) if name.startswith("mlpv_") else \
+                    timm.create_model(name)
+                result = timing.measure(name, model, mode=mode, batch_size=args.batch_size, img_size=args.img_size,
+                                        channels_last=args.channels_last, compile_model=args.compile, **options)
+                rows.append({**dataclasses.asdict(result), **context})
+    if args.save:
+        path = report.result_path(results_dir, kind, conditions, args.device)
+        report.write_rows(rows, csv_path=path)
+        if kind.startswith("sweep"):
+            x, series = {"sweep-tokens": ("tokens", "impl"), "sweep-img-size": ("img_size", "model"),
+                         "sweep-batch": ("batch_size", "model")}[kind]
+            y = "ms" if kind == "sweep-tokens" else "samples_per_sec"
+            report.plot_sweep(rows, x, y, series, path.with_suffix(".png"), title, log_x=kind == "sweep-tokens")
+        print(f"saved {path}")
+    report.write_rows(rows, csv_path=Path(args.csv) if args.csv else None,
+                      json_path=Path(args.json) if args.json else None)
+    table = Table(title=f"{title} — {context['machine']}, torch {context['torch']}")
+    shown = BENCH_COLUMNS.get(kind.split("-")[0] if kind != "sweep-tokens" else kind, list(rows[0]))
+    for column in shown:
+        table.add_column(column, justify="left" if column in ("model", "reference", "mode", "impl") else "right")
+    for row in rows:
+        table.add_row(*(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in shown))
+    Console().print(table)
+
+
+BENCH_COLUMNS = {
+    "bench": ["model", "mode", "params", "gmacs", "samples_per_sec", "step_ms", "step_ms_min", "step_ms_max",
+              "peak_memory_mb", "gflops_per_sec"],
+    "compare": ["model", "reference", "mode", "ours_ms", "reference_ms", "ratio", "max_abs_diff"],
+    "sweep-tokens": ["tokens", "mode", "impl", "chosen", "ms"],
+    "sweep": ["model", "mode", "img_size", "batch_size", "gmacs", "samples_per_sec", "step_ms"],
+    "peak": ["precision", "size", "gflops_per_sec"],
+}
+
+
+def _add_bench(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="speed, memory and cost curves, side by side with timm")
+    parser.add_argument("models", nargs="*", help="mlpvision or timm model names")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    parser.add_argument("--compile", action="store_true", help="torch.compile each model first")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--mode", default="infer", choices=("infer", "train", "both"))
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    parser.add_argument("--compare", choices=("timm", "dense"), help="time against the timm twin / the dense CCS")
+    parser.add_argument("--sweep", choices=("img-size", "batch", "tokens"), help="a cost curve (CSV + PNG)")
+    parser.add_argument("--peak", action="store_true", help="this machine's dense matmul peak, fp32 and bf16")
+    parser.add_argument("--peak-size", type=int, default=2048, help="matrix side for --peak")
+    parser.add_argument("--json", help="write the rows as JSON")
+    parser.add_argument("--csv", help="write the rows as CSV")
+    parser.add_argument("--save", action="store_true", help="also write results/<conditions>-<machine>.csv (+ PNG)")
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--docs", metavar="PATH", help="generate PATH (docs/benchmarks.md) from the results folder")
+    parser.set_defaults(handler=bench_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlpvision", description="MLP vision backbones: list, train, evaluate.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -236,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(subparsers)
     _add_convert(subparsers)
     _add_analyze(subparsers)
+    _add_bench(subparsers)
     return parser
 
 
