@@ -231,90 +231,33 @@ def bench_command(args: argparse.Namespace) -> None:
     """Throughput, memory and GMACs; side-by-side ratios; sweeps; the matmul ceiling; the docs page."""
     from pathlib import Path
 
-    import timm
-    import torch
-    from rich.progress import track
+    from .bench import report
+    from .bench.run import COLUMNS, run_bench
 
-    from .bench import compare, report, sweep, timing
-    from .train.config import check_model_name
-
-    results_dir = Path(args.results_dir)
     if args.docs:
-        report.write_docs(results_dir, Path(args.docs))
-        print(f"wrote {args.docs} from {results_dir}/*.csv")
+        report.write_docs(Path(args.results_dir), Path(args.docs))
+        print(f"wrote {args.docs} from {args.results_dir}/*.csv")
         return
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-    modes = ("infer", "train") if args.mode == "both" else (args.mode,)
-    options = dict(device=args.device, precision=args.precision, repeats=args.repeats)
-    context = report.context(args.device)
-    conditions: dict[str, Any] = {"dev": args.device, "prec": args.precision, "b": args.batch_size,
-                                  "img": args.img_size}
-    if args.peak:
-        kind, title = "peak", "dense matmul peak (GFLOP/s)"
-        rows = [{"precision": precision, "size": args.peak_size, "gflops_per_sec":
-                 timing.matmul_peak(args.device, precision, args.peak_size, args.repeats), **context}
-                for precision in ("fp32", "bf16")]
-        conditions = {"dev": args.device}
-    elif args.sweep == "tokens":
-        kind, title = "sweep-tokens", "CCS token mixing: FFT vs dense vs automatic choice"
-        rows = [{**dataclasses.asdict(point), **context} for point in sweep.sweep_circulant(repeats=args.repeats)]
-        conditions = {"dev": args.device}
-    else:
-        if not args.models:
-            raise UsageError("name at least one model (or use --peak, --sweep tokens or --docs)")
-        for name in args.models:
-            check_model_name(name)
-        if args.sweep:
-            kind, title = f"sweep-{args.sweep}", f"samples/s as the {args.sweep} grows"
-            rows = [{**row, **context} for mode in modes for row in sweep.sweep_models(
-                args.models, args.sweep, args.batch_size, args.img_size, mode=mode, **options)]
-        elif args.compare:
-            kind, title = f"compare-{args.compare}", f"ours vs {args.compare}"
-            rows = []
-            for name, mode in track([(n, m) for n in args.models for m in modes], description="comparing"):
-                pair = (compare.timm_pair(name, args.img_size) if args.compare == "timm"
-                        else compare.dense_pair(name, args.img_size))
-                reference = compare.TIMM_TWINS[name] if args.compare == "timm" else f"{name} (dense)"
-                result = compare.compare(name, pair[0], reference, pair[1], mode=mode, batch_size=args.batch_size,
-                                         img_size=args.img_size, **options)
-                rows.append({**dataclasses.asdict(result), **context})
-        else:
-            kind, title = "bench", "throughput"
-            rows = []
-            for name, mode in track([(n, m) for n in args.models for m in modes], description="benchmarking"):
-                model = timm.create_model(name, img_size=args.img_size) if name.startswith("mlpv_") else \
-                    timm.create_model(name)
-                result = timing.measure(name, model, mode=mode, batch_size=args.batch_size, img_size=args.img_size,
-                                        channels_last=args.channels_last, compile_model=args.compile, **options)
-                rows.append({**dataclasses.asdict(result), **context})
+    if not (args.models or args.peak or args.sweep == "tokens"):
+        raise UsageError("name at least one model (or use --peak, --sweep tokens or --docs)")
+    run = run_bench(
+        args.models, batch_size=args.batch_size, img_size=args.img_size, device=args.device,
+        precision=args.precision, compile_model=args.compile, channels_last=args.channels_last, mode=args.mode,
+        repeats=args.repeats, threads=args.threads, compare=args.compare, sweep=args.sweep, peak=args.peak,
+        peak_size=args.peak_size,
+    )
     if args.save:
-        path = report.result_path(results_dir, kind, conditions, args.device)
-        report.write_rows(rows, csv_path=path)
-        if kind.startswith("sweep"):
-            x, series = {"sweep-tokens": ("tokens", "impl"), "sweep-img-size": ("img_size", "model"),
-                         "sweep-batch": ("batch_size", "model")}[kind]
-            y = "ms" if kind == "sweep-tokens" else "samples_per_sec"
-            report.plot_sweep(rows, x, y, series, path.with_suffix(".png"), title, log_x=kind == "sweep-tokens")
-        print(f"saved {path}")
-    report.write_rows(rows, csv_path=Path(args.csv) if args.csv else None,
+        print(f"saved {run.save(Path(args.results_dir))}")
+    report.write_rows(run.rows, csv_path=Path(args.csv) if args.csv else None,
                       json_path=Path(args.json) if args.json else None)
-    table = Table(title=f"{title} — {context['machine']}, torch {context['torch']}")
-    shown = BENCH_COLUMNS.get(kind.split("-")[0] if kind != "sweep-tokens" else kind, list(rows[0]))
+    context = run.rows[0]
+    table = Table(title=f"{run.title} — {context['machine']}, torch {context['torch']}")
+    shown = COLUMNS[run.kind]
     for column in shown:
         table.add_column(column, justify="left" if column in ("model", "reference", "mode", "impl") else "right")
-    for row in rows:
+    for row in run.rows:
         table.add_row(*(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in shown))
     Console().print(table)
-
-
-BENCH_COLUMNS = {
-    "bench": ["model", "mode", "params", "gmacs", "samples_per_sec", "step_ms", "step_ms_min", "step_ms_max",
-              "peak_memory_mb", "gflops_per_sec"],
-    "compare": ["model", "reference", "mode", "ours_ms", "reference_ms", "ratio", "max_abs_diff"],
-    "sweep-tokens": ["tokens", "mode", "impl", "chosen", "ms"],
-    "sweep": ["model", "mode", "img_size", "batch_size", "gmacs", "samples_per_sec", "step_ms"],
-    "peak": ["precision", "size", "gflops_per_sec"],
-}
 
 
 def _add_bench(subparsers: argparse._SubParsersAction) -> None:
