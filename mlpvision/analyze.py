@@ -8,6 +8,7 @@
 """
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .data import build_transforms, data_config, load_splits
+from .data.datamodule import TransformedDataset
 from .layers import CirculantChannelSpecific, SpatialGatingUnit, TokenLinear, TokenMlp
+from .trained import load_model
 
 
 def token_filters(model: nn.Module, block: int = 0) -> tuple[torch.Tensor, str]:
@@ -142,3 +146,25 @@ def plot_robustness(results: list[Condition], title: str, out_png: Path) -> None
     out_png.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out_png, dpi=100)
     plt.close(figure)
+
+
+def weights_report(checkpoint: str | None, model_name: str | None, out: Path, block: int, max_filters: int
+                   ) -> tuple[int, Path]:
+    """``token_weights.png`` for a trained model; returns the panel count and the file."""
+    model, _ = load_model(checkpoint, model_name)
+    png = out / "token_weights.png"
+    return plot_token_weights(model, png, block, max_filters), png
+
+
+def robustness_report(checkpoint: str | None, model_name: str | None, data: str, out: Path
+                      ) -> tuple[str, int, list[Condition]]:
+    """``robustness.json`` and ``robustness.png`` for a trained model on the test split of ``data``."""
+    splits = load_splits(data, val_split=0.1, seed=42, bad_images="skip")
+    model, side = load_model(checkpoint, model_name, len(splits.classes))
+    _, transform = build_transforms(data_config(model, side), {})
+    dataset = TransformedDataset(splits.test or splits.val, transform)
+    results = robustness(model, dataset, getattr(model, "patch_size", 16))
+    name = getattr(model, "pretrained_cfg", {}).get("architecture", model_name or "")
+    plot_robustness(results, f"{name} on {data}", out / "robustness.png")
+    (out / "robustness.json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
+    return name, len(dataset), results

@@ -188,26 +188,14 @@ def analyze_command(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from . import analyze
-    from .data import build_transforms, data_config, load_splits
-    from .data.datamodule import TransformedDataset
-    from .trained import load_model
 
     out = Path(args.out)
     if args.what == "weights":
-        model, _ = load_model(args.checkpoint, args.model)
-        panels = analyze.plot_token_weights(model, out / "token_weights.png", args.block, args.max_filters)
-        print(f"{panels} token-mixing filters of block {args.block}: {out / 'token_weights.png'}")
+        panels, png = analyze.weights_report(args.checkpoint, args.model, out, args.block, args.max_filters)
+        print(f"{panels} token-mixing filters of block {args.block}: {png}")
         return
-    splits = load_splits(args.data, val_split=0.1, seed=42, bad_images="skip")
-    model, side = load_model(args.checkpoint, args.model, len(splits.classes))
-    _, transform = build_transforms(data_config(model, side), {})
-    dataset = TransformedDataset(splits.test or splits.val, transform)
-    patch = getattr(model, "patch_size", 16)
-    results = analyze.robustness(model, dataset, patch)
-    name = getattr(model, "pretrained_cfg", {}).get("architecture", args.model)
-    analyze.plot_robustness(results, f"{name} on {args.data}", out / "robustness.png")
-    (out / "robustness.json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
-    table = Table(title=f"{name}: top-1 under input corruptions ({len(dataset)} images)")
+    name, images, results = analyze.robustness_report(args.checkpoint, args.model, args.data, out)
+    table = Table(title=f"{name}: top-1 under input corruptions ({images} images)")
     for column in ("condition", "top-1 %", "change"):
         table.add_column(column, justify="left" if column == "condition" else "right")
     for result in results:
