@@ -69,7 +69,7 @@ def run_bench(
     modes = ("infer", "train") if mode == "both" else (mode,)
     options = dict(device=device, precision=precision, repeats=repeats)
     context = report.context(device)
-    conditions: dict[str, Any] = {"dev": device, "prec": precision, "b": batch_size, "img": img_size}
+    conditions: dict[str, Any] = {"mode": mode, "dev": device, "prec": precision, "b": batch_size, "img": img_size}
     for name in models:
         check_model_name(name)
     if peak:

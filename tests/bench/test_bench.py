@@ -82,7 +82,7 @@ def test_peak_and_cli(tmp_path, capsys):
     assert main(["bench", "resnet10t", "--batch-size", "2", "--img-size", "32", "--repeats", "1",
                  "--json", str(tmp_path / "r.json"), "--save", "--results-dir", str(tmp_path / "results")]) == 0
     assert json.loads((tmp_path / "r.json").read_text())[0]["model"] == "resnet10t"
-    assert list((tmp_path / "results").glob("bench-cpu-fp32-b2-img32-*.csv"))
+    assert list((tmp_path / "results").glob("bench-infer-cpu-fp32-b2-img32-*.csv"))
     assert main(["bench", "--docs", str(tmp_path / "docs/benchmarks.md"), "--results-dir",
                  str(tmp_path / "results")]) == 0
     assert "resnet10t" in (tmp_path / "docs/benchmarks.md").read_text()
