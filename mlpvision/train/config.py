@@ -124,8 +124,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         warmup_epochs=3, min_lr=1e-5, mixup=0.0, cutmix=0.0, aa=None, reprob=0.0, hflip=0.0, scale=(0.75, 1.0),
         drop_path=0.0, workers=0, smoothing=0.1,
     ),
-    # CIFAR-sized data (32x32) from scratch: the "Mixer-nano" of omihub777/MLP-Mixer-CIFAR (patch 4, C 128,
-    # D_S 64, D_C 512, 8 blocks, 0.67M parameters; 90.8% on CIFAR-10 after 300 epochs), DeiT-style augmentation
+    # CIFAR-sized data (32x32) from scratch: the layout of omihub777/MLP-Mixer-CIFAR's "Mixer-nano" (patch 4, C 128,
+    # D_S 64, D_C 512, 8 blocks: 1.13M parameters with a 10-class head, counted from this code; its README reports
+    # 90.8% on CIFAR-10 after 300 epochs), DeiT-style augmentation
     "small": dict(
         model="mlpv_mixer_s16", model_kwargs={"patch_size": 4, "depth": 8, "embed_dim": 128}, img_size=32,
         epochs=100, batch_size=128, lr=1e-3, warmup_epochs=5, min_lr=1e-6, weight_decay=0.05, mixup=0.0,
