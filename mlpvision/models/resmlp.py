@@ -15,6 +15,8 @@ Checkpoints: ours; the official state dicts (``patch_embed.``, ``blocks.{i}.attn
 import re
 from functools import partial
 
+import torch
+import torch.nn.functional as F
 from timm.layers import Mlp
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
@@ -26,6 +28,32 @@ from ._weights import StateDict
 from .mixer import convert_timm_layout
 
 
+class ResMlpBlock(MetaFormerBlock):
+    """ResMLP's block with its affine maps and layer scales folded into the linear layers.
+
+    The parameters (and checkpoint keys) of ``MetaFormerBlock`` with a token linear, Affine norms and layer scales,
+    and the same function (Eq. 2–3 as in the code), computed with fewer passes over the activations: per-channel
+    maps commute with token mixing, so the token branch is ``LS₁ ⊙ (A(α₁ ⊙ x + β₁) + b) = A(x ⊙ LS₁α₁) +
+    LS₁ ⊙ (A𝟙β₁ᵀ + b𝟙ᵀ)``, and the channel branch takes α₂, β₂ into its first linear layer and LS₂ into its second.
+    """
+
+    def __init__(self, dim: int, grid_size: Grid, drop_path: float, init_values: float) -> None:
+        super().__init__(dim, TokenLinear(dim, grid_size), Mlp(dim, 4 * dim), norm_layer=Affine,
+                         layer_scale_init=init_values, drop_path=drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch = x.shape[0]
+        tokens = x.reshape(batch, -1, x.shape[-1])
+        linear, norm1, norm2, mlp = self.token_mixer, self.norm1, self.norm2, self.mlp
+        bias = torch.addcmul(linear.bias[:, None], linear.weight.sum(dim=1)[:, None], norm1.beta) * self.ls1
+        mixed = torch.baddbmm(bias.expand(batch, -1, -1), linear.weight.expand(batch, -1, -1),
+                              tokens * (self.ls1 * norm1.alpha))
+        tokens = tokens + self.drop_path1(mixed)
+        hidden = F.linear(tokens, mlp.fc1.weight * norm2.alpha, torch.addmv(mlp.fc1.bias, mlp.fc1.weight, norm2.beta))
+        out = F.linear(mlp.drop1(mlp.act(hidden)), mlp.fc2.weight * self.ls2[:, None], mlp.fc2.bias * self.ls2)
+        return (tokens + self.drop_path2(mlp.drop2(out))).reshape(x.shape)
+
+
 def resmlp_block(
         dim: int,
         grid_size: Grid,
@@ -34,9 +62,11 @@ def resmlp_block(
         token_mixer: partial | None = None,
 ) -> MetaFormerBlock:
     """A ResMLP block (Eq. 2–3 as in the code): token linear (or ``token_mixer``), 4·C MLP, Affine, LayerScale."""
-    mixer = token_mixer(dim=dim, grid_size=grid_size) if token_mixer is not None else TokenLinear(dim, grid_size)
+    if token_mixer is None:
+        return ResMlpBlock(dim, grid_size, drop_path, init_values)
     return MetaFormerBlock(
-        dim, mixer, Mlp(dim, 4 * dim), norm_layer=Affine, layer_scale_init=init_values, drop_path=drop_path
+        dim, token_mixer(dim=dim, grid_size=grid_size), Mlp(dim, 4 * dim), norm_layer=Affine,
+        layer_scale_init=init_values, drop_path=drop_path,
     )
 
 

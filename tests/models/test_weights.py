@@ -215,3 +215,24 @@ def test_gelu_tanh_option_matches_the_flax_activation():
     randomize_(exact)
     tanh.load_state_dict(exact.state_dict())
     assert not torch.equal(_logits(tanh), _logits(exact))
+
+
+def test_folded_resmlp_block_computes_the_plain_block():
+    """ResMlpBlock's folded computation equals MetaFormerBlock's on the same parameters, outputs and gradients."""
+    from mlpvision.layers import Affine, MetaFormerBlock, TokenLinear
+    from mlpvision.models.resmlp import ResMlpBlock
+
+    torch.manual_seed(0)
+    folded = ResMlpBlock(16, (3, 4), drop_path=0.0, init_values=0.3)
+    plain = MetaFormerBlock(16, TokenLinear(16, (3, 4)), timm.layers.Mlp(16, 64), norm_layer=Affine,
+                            layer_scale_init=0.3)
+    randomize_(folded)
+    plain.load_state_dict(folded.state_dict())
+    x = torch.randn(2, 3, 4, 16, requires_grad=True)
+    y = torch.randn(2, 3, 4, 16)
+    torch.testing.assert_close(folded(x), plain(x), rtol=1e-5, atol=1e-6)
+    (folded(x) * y).sum().backward()
+    folded_grads = {n: p.grad.clone() for n, p in folded.named_parameters()}
+    (plain(x) * y).sum().backward()
+    for name, param in plain.named_parameters():
+        torch.testing.assert_close(folded_grads[name], param.grad, rtol=1e-4, atol=1e-6)
