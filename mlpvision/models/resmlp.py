@@ -49,7 +49,7 @@ class ResMlpBlock(MetaFormerBlock):
         mixed = torch.baddbmm(bias.expand(batch, -1, -1), linear.weight.expand(batch, -1, -1),
                               tokens * (self.ls1 * norm1.alpha))
         tokens = tokens + self.drop_path1(mixed)
-        hidden = F.linear(tokens, mlp.fc1.weight * norm2.alpha, torch.addmv(mlp.fc1.bias, mlp.fc1.weight, norm2.beta))
+        hidden = F.linear(tokens, mlp.fc1.weight * norm2.alpha, mlp.fc1.bias + mlp.fc1.weight @ norm2.beta)
         out = F.linear(mlp.drop1(mlp.act(hidden)), mlp.fc2.weight * self.ls2[:, None], mlp.fc2.bias * self.ls2)
         return (tokens + self.drop_path2(mlp.drop2(out))).reshape(x.shape)
 
