@@ -72,8 +72,10 @@ def plot_sweep(rows: Sequence[dict[str, Any]], x: str, y: str, series: str, out_
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6.5, 4))
-    for name in dict.fromkeys(str(row[series]) for row in rows):
-        points = sorted((float(r[x]), float(r[y])) for r in rows if str(r[series]) == name)
+    several_modes = len({row.get("mode") for row in rows}) > 1
+    label = lambda row: f"{row[series]} ({row['mode']})" if several_modes else str(row[series])  # noqa: E731
+    for name in dict.fromkeys(label(row) for row in rows):
+        points = sorted((float(r[x]), float(r[y])) for r in rows if label(r) == name)
         axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
     axis.set(xlabel=x, ylabel=y, title=title)
     if log_x:

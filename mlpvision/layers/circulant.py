@@ -14,8 +14,10 @@ CirculantImpl = Literal["auto", "fft", "dense"]
 # CPU machine (AMD EPYC Zen 4, torch 2.14.1, fp32, C=768, G=8, median of 5 after 2 warm-ups, best of 2 runs),
 # dense ÷ FFT time, forward / forward+backward: N=49 0.35-0.68 / 0.80; N=64 1.00 / 0.69; N=100 1.11 / 1.03;
 # N=144 1.61 / 0.98; N=196 1.79 / 1.13-1.20; N=400 2.9 / 2.4; N=784 4.4 / 2.6; N=3136 17.7 (forward).
-# The loop timed circulant_mix_dense and circulant_mix_fft on random (B, N, 768) inputs. CUDA has not been
-# measured yet (no GPU was lent when this was written), so it uses the CPU threshold.
+# The loop timed circulant_mix_dense and circulant_mix_fft on random (B, N, 768) inputs; `mlpvision bench --sweep
+# tokens` re-measures it (results/sweep-tokens-*.csv in docs/benchmarks.md: the forward threshold holds; in training
+# the dense path stays faster up to about 150 tokens). CUDA has not been measured yet (no GPU was lent when this was
+# written), so it uses the CPU threshold.
 DENSE_BELOW_TOKENS = 100
 
 
