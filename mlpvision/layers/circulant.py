@@ -16,8 +16,8 @@ CirculantImpl = Literal["auto", "fft", "dense"]
 # N=144 1.61 / 0.98; N=196 1.79 / 1.13-1.20; N=400 2.9 / 2.4; N=784 4.4 / 2.6; N=3136 17.7 (forward).
 # The loop timed circulant_mix_dense and circulant_mix_fft on random (B, N, 768) inputs; `mlpvision bench --sweep
 # tokens` re-measures it (results/sweep-tokens-*.csv in docs/benchmarks.md: the forward threshold holds; in training
-# the dense path stays faster up to about 150 tokens). CUDA has not been measured yet (no GPU was lent when this was
-# written), so it uses the CPU threshold.
+# the dense path stays faster up to somewhere between 100 and 196 tokens). CUDA has not been measured yet (no GPU
+# was lent when this was written), so it uses the CPU threshold.
 DENSE_BELOW_TOKENS = 100
 
 
