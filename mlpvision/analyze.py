@@ -17,10 +17,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .data import build_transforms, data_config, load_splits
-from .data.datamodule import TransformedDataset
 from .layers import CirculantChannelSpecific, SpatialGatingUnit, TokenLinear, TokenMlp
-from .trained import load_model
+from .trained import held_out_set, load_model
 
 
 def token_filters(model: nn.Module, block: int = 0) -> tuple[torch.Tensor, str]:
@@ -159,10 +157,8 @@ def weights_report(checkpoint: str | None, model_name: str | None, out: Path, bl
 def robustness_report(checkpoint: str | None, model_name: str | None, data: str, out: Path
                       ) -> tuple[str, int, list[Condition]]:
     """``robustness.json`` and ``robustness.png`` for a trained model on the test split of ``data``."""
-    splits = load_splits(data, val_split=0.1, seed=42, bad_images="skip")
-    model, side = load_model(checkpoint, model_name, len(splits.classes))
-    _, transform = build_transforms(data_config(model, side), {})
-    dataset = TransformedDataset(splits.test or splits.val, transform)
+    held_out = held_out_set(data, checkpoint, model_name)
+    model, dataset = held_out.model, held_out.dataset
     results = robustness(model, dataset, getattr(model, "patch_size", 16))
     name = getattr(model, "pretrained_cfg", {}).get("architecture", model_name or "")
     plot_robustness(results, f"{name} on {data}", out / "robustness.png")

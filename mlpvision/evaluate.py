@@ -15,9 +15,7 @@ from rich.progress import track
 from rich.table import Table
 from torch.utils.data import DataLoader
 
-from .data import build_transforms, data_config, load_splits
-from .data.datamodule import TransformedDataset
-from .trained import load_model
+from .trained import held_out_set
 
 
 @dataclass
@@ -46,13 +44,10 @@ def evaluate(
         json_path: str | None = None,
 ) -> Evaluation:
     """Evaluate on the test split of ``data`` (its validation split when it has none); write the report files."""
-    splits = load_splits(data, val_split=0.1, seed=42, bad_images="skip")
-    dataset, split = (splits.test, "test") if splits.test is not None else (splits.val, "val")
-    model, side = load_model(checkpoint, model_name, len(splits.classes), img_size)
-    model.eval()
-    _, transform = build_transforms(data_config(model, side), {})
-    loader = DataLoader(TransformedDataset(dataset, transform), batch_size=batch_size)
-    num_classes = len(splits.classes)
+    held_out = held_out_set(data, checkpoint, model_name, img_size)
+    model, split, classes = held_out.model, held_out.split, held_out.classes
+    loader = DataLoader(held_out.dataset, batch_size=batch_size)
+    num_classes = len(classes)
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
     top5_hits = 0
     with torch.inference_mode():
@@ -66,7 +61,7 @@ def evaluate(
     result = Evaluation(
         model=getattr(model, "pretrained_cfg", {}).get("architecture", model_name or ""), split=split,
         images=int(counts.sum()), top1=round(100 * confusion.diag().sum().item() / counts.sum().item(), 3),
-        top5=round(100 * top5_hits / counts.sum().item(), 3), classes=splits.classes,
+        top5=round(100 * top5_hits / counts.sum().item(), 3), classes=classes,
         per_class_top1=[round(100 * c / max(n, 1), 3) for c, n in zip(confusion.diag().tolist(), counts.tolist(),
                                                                          strict=True)],
         per_class_count=counts.tolist(), confusion=confusion.tolist(),

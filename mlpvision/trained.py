@@ -1,5 +1,6 @@
 """A model with trained weights: from a run folder or weights file (our metadata names its architecture), or by name."""
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -7,6 +8,8 @@ from typing import Any
 import timm
 import torch
 
+from .data import build_transforms, data_config, load_splits
+from .data.datamodule import TransformedDataset
 from .models import read_checkpoint
 from .models._weights import check_architecture, load_checked, read_metadata
 from .train.config import check_model_name
@@ -78,3 +81,23 @@ def _load(model: torch.nn.Module, path: str) -> None:
         load_checked(model, read_checkpoint(path)[0], path)
 
 
+
+
+@dataclasses.dataclass
+class HeldOutSet:
+    """A model ready to evaluate and the data to evaluate it on, transformed by the model's eval transform."""
+
+    model: torch.nn.Module
+    dataset: TransformedDataset
+    split: str
+    classes: list[str]
+
+
+def held_out_set(data: str, checkpoint: str | None, model_name: str | None, img_size: int | None = None
+                 ) -> HeldOutSet:
+    """The test split of ``data`` (its validation split when it has none) and the model to run on it."""
+    splits = load_splits(data, val_split=0.1, seed=42, bad_images="skip")
+    images, split = (splits.test, "test") if splits.test is not None else (splits.val, "val")
+    model, side = load_model(checkpoint, model_name, len(splits.classes), img_size)
+    _, transform = build_transforms(data_config(model, side), {})
+    return HeldOutSet(model.eval(), TransformedDataset(images, transform), split, splits.classes)

@@ -41,10 +41,6 @@ class ImageDataModule(L.LightningDataModule):
         self.workers = workers
         self.seed = seed
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.splits.classes)
-
     def _loader(self, dataset: Dataset, transform: Any, train: bool) -> DataLoader:
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
