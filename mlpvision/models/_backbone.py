@@ -1,9 +1,9 @@
-"""One staged MLP backbone with timm's model API written once (an isotropic model is one stage).
+"""timm's model API written once (``BackboneApi``) and the isotropic backbone built on it (``MlpBackbone``).
 
-Layout: ``stem`` (patch embedding, optional norm) → ``stages.{s}.blocks.{i}`` (channels-last ``[B, H, W, C]``
-tensors) → ``norm`` → mean over tokens → ``head_drop`` → ``head``. Families supply the blocks through a
-``BlockFn`` and their weight initialisation; families with extra tokens (FF-only's class token) override the
-``_embed`` / ``_pool`` / ``_to_nchw`` hooks.
+Isotropic layout: ``stem`` (patch embedding, optional norm) → ``stages.0.blocks.{i}`` (channels-last
+``[B, H, W, C]`` tensors) → ``norm`` → mean over tokens → ``head_drop`` → ``head``. Families supply the blocks
+through a ``BlockFn`` and their weight initialisation; families with extra tokens (FF-only's class token) override
+the ``_embed`` / ``_pool`` / ``_to_nchw`` hooks. Multi-stage families use ``_hierarchical.HierarchicalBackbone``.
 """
 
 from collections.abc import Callable, Sequence
@@ -43,7 +43,107 @@ class MlpStage(nn.Module):
         return self.blocks(x)
 
 
-class MlpBackbone(nn.Module):
+class BackboneApi(nn.Module):
+    """What every mlpvision model shares: input checks, classifier, weight decay groups and weight loading.
+
+    Subclasses set ``img_size``, ``in_chans``, ``input_stride`` (the total downsampling), ``size_agnostic``,
+    ``num_features``, ``num_classes``, ``global_pool``, ``head``, ``grad_checkpointing`` and
+    ``checkpoint_filter``, and define ``forward_features`` / ``forward_head``.
+    """
+
+    img_size: tuple[int, int]
+    in_chans: int
+    input_stride: int
+    size_agnostic: bool
+    num_features: int
+    head: nn.Module
+
+    @property
+    def architecture(self) -> str:
+        """The registered name this model was built under (its class name when built directly)."""
+        return (getattr(self, "pretrained_cfg", None) or {}).get("architecture", type(self).__name__)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """Raise a ``ValueError`` saying what to do when ``x`` is not an image batch this model takes."""
+        name = self.architecture
+        if x.ndim != 4 or x.shape[1] != self.in_chans:
+            raise ValueError(
+                f"{name} takes images shaped [batch, {self.in_chans}, height, width], got {list(x.shape)}"
+            )
+        height, width = x.shape[-2:]
+        if self.size_agnostic:
+            if height % self.input_stride or width % self.input_stride or min(height, width) == 0:
+                raise ValueError(
+                    f"{name} takes images whose sides are positive multiples of {self.input_stride}, "
+                    f"got {height}x{width}"
+                )
+        elif (height, width) != self.img_size:
+            h, w = self.img_size
+            raise ValueError(
+                f"{name} was built for {h}x{w} images, got {height}x{width}: resize the input to {h}x{w}, or build "
+                f"the model for this size with img_size=({height}, {width}), e.g. "
+                f"timm.create_model('{name}', img_size=({height}, {width})) (pretrained token-mixing weights are "
+                f"resampled when loaded)"
+            )
+
+    def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """One block, recomputed in the backward pass when gradient checkpointing is on."""
+        if self.grad_checkpointing and self.training:
+            return checkpoint(block, x, use_reentrant=False)
+        return block(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute block activations in the backward pass (less memory, same result)."""
+        self.grad_checkpointing = enable
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier (``num_classes=0``: none) and optionally the pooling."""
+        self.num_classes = num_classes
+        if global_pool is not None:
+            self.global_pool = global_pool
+        weight = next(self.parameters())
+        self.head = (
+            nn.Linear(self.num_features, num_classes, device=weight.device, dtype=weight.dtype)
+            if num_classes > 0 else nn.Identity()
+        )
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """Parameter groups for layer-wise learning-rate decay (timm convention)."""
+        return dict(stem=r"^stem|^cls_token|^pos_embed|^cls_pos_embed",
+                    blocks=[(r"^stages\.(\d+)\.downsample", (0,)), (r"^stages\.(\d+)\.blocks\.(\d+)", None),
+                            (r"^norm", (99999,))])
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters exempt from weight decay: norms, biases, Affine, LayerScale and embeddings."""
+        return {
+            name for name, param in self.named_parameters()
+            if param.ndim <= 1 or name in ("cls_token", "pos_embed", "cls_pos_embed")
+        }
+
+    def load_pretrained(self, checkpoint_path: str) -> None:
+        """Load a checkpoint in any supported layout (ours, timm's, the authors'), resampled to this grid.
+
+        timm calls this for ``pretrained=True`` (from a file, URL or the hub), since every mlpvision
+        ``pretrained_cfg`` sets ``custom_load``.
+        """
+        state, metadata = read_checkpoint(checkpoint_path)
+        check_architecture(metadata, self, str(checkpoint_path))
+        if self.checkpoint_filter is not None:
+            state = self.checkpoint_filter(state, self)
+        source_img_size = None
+        if "img_size" in metadata:
+            source_img_size = tuple(int(side) for side in metadata["img_size"].split("x"))
+        state = resample_token_mixers(self, state, str(checkpoint_path), source_img_size)
+        load_checked(self, state, str(checkpoint_path))
+
+
+class MlpBackbone(BackboneApi):
     """Patch stem, blocks, final norm, token-mean pooling and a linear classifier.
 
     Args:
@@ -93,7 +193,7 @@ class MlpBackbone(nn.Module):
         if global_pool not in ("", "avg", "token"):
             raise ValueError(f"global_pool must be 'avg', 'token' or '', got {global_pool!r}")
         self.img_size: tuple[int, int] = tuple(img_size)
-        self.patch_size = patch_size
+        self.patch_size = self.input_stride = patch_size
         self.in_chans = in_chans
         self.num_classes = num_classes
         self.global_pool = global_pool
@@ -132,29 +232,10 @@ class MlpBackbone(nn.Module):
         """Block output → a ``[B, C, h, w]`` feature map."""
         return x.permute(0, 3, 1, 2).contiguous()
 
-    # ---- input checking --------------------------------------------------------------------------------
-
-    def _check_input(self, x: torch.Tensor) -> Grid:
-        name = (getattr(self, "pretrained_cfg", None) or {}).get("architecture", type(self).__name__)
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"{name} takes images shaped [batch, {self.in_chans}, height, width], got {list(x.shape)}"
-            )
-        height, width = x.shape[-2:]
-        if self.size_agnostic:
-            if height % self.patch_size or width % self.patch_size:
-                raise ValueError(
-                    f"{name} takes images whose sides are multiples of {self.patch_size}, got {height}x{width}"
-                )
-        elif (height, width) != self.img_size:
-            h, w = self.img_size
-            raise ValueError(
-                f"{name} was built for {h}x{w} images, got {height}x{width}: resize the input to {h}x{w}, or build "
-                f"the model for this size with img_size=({height}, {width}), e.g. "
-                f"timm.create_model('{name}', img_size=({height}, {width})) (pretrained token-mixing weights are "
-                f"resampled when loaded)"
-            )
-        return height // self.patch_size, width // self.patch_size
+    def _grid(self, x: torch.Tensor) -> Grid:
+        """Check ``x`` and return its token grid."""
+        self._check_input(x)
+        return x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
 
     # ---- timm's model API --------------------------------------------------------------------------------
 
@@ -168,7 +249,7 @@ class MlpBackbone(nn.Module):
         self._check_input(x)
         x = self._embed(x)
         for block in self.blocks:
-            x = checkpoint(block, x, use_reentrant=False) if self.grad_checkpointing and self.training else block(x)
+            x = self._run_block(block, x)
         return self.norm(x.flatten(1, -2))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -177,9 +258,6 @@ class MlpBackbone(nn.Module):
             x = self._pool(x)
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def forward_intermediates(
             self,
@@ -193,13 +271,13 @@ class MlpBackbone(nn.Module):
         """Block outputs (``indices``: last n if int, all if None), as NCHW maps or NLC tokens, and the features."""
         if output_fmt not in ("NCHW", "NLC"):
             raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}")
-        grid = self._check_input(x)
+        grid = self._grid(x)
         blocks = self.blocks
         take_indices, max_index = feature_take_indices(len(blocks), indices)
         x = self._embed(x)
         intermediates = []
         for i, block in enumerate(blocks[: max_index + 1] if stop_early else blocks):
-            x = checkpoint(block, x, use_reentrant=False) if self.grad_checkpointing and self.training else block(x)
+            x = self._run_block(block, x)
             if i in take_indices:
                 y = self.norm(x) if norm else x
                 intermediates.append(self._to_nchw(y, grid) if output_fmt == "NCHW" else y.flatten(1, -2))
@@ -219,53 +297,3 @@ class MlpBackbone(nn.Module):
         if prune_head:
             self.reset_classifier(0, "")
         return take_indices
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute block activations in the backward pass (less memory, same result)."""
-        self.grad_checkpointing = enable
-
-    def get_classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the classifier (``num_classes=0``: none) and optionally the pooling."""
-        self.num_classes = num_classes
-        if global_pool is not None:
-            self.global_pool = global_pool
-        weight = next(self.parameters())
-        self.head = (
-            nn.Linear(self.embed_dim, num_classes, device=weight.device, dtype=weight.dtype)
-            if num_classes > 0 else nn.Identity()
-        )
-
-    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
-        """Parameter groups for layer-wise learning-rate decay (timm convention)."""
-        return dict(stem=r"^stem|^cls_token|^pos_embed|^cls_pos_embed",
-                    blocks=[(r"^stages\.(\d+)\.blocks\.(\d+)", None), (r"^norm", (99999,))])
-
-    def no_weight_decay(self) -> set[str]:
-        """Parameters exempt from weight decay: norms, biases, Affine, LayerScale and embeddings."""
-        return {
-            name for name, param in self.named_parameters()
-            if param.ndim <= 1 or name in ("cls_token", "pos_embed", "cls_pos_embed")
-        }
-
-    # ---- weights ---------------------------------------------------------------------------------------
-
-    def load_pretrained(self, checkpoint_path: str) -> None:
-        """Load a checkpoint in any supported layout (ours, timm's, the authors'), resampled to this grid.
-
-        timm calls this for ``pretrained=True`` (from a file, URL or the hub), since every mlpvision
-        ``pretrained_cfg`` sets ``custom_load``.
-        """
-        state, metadata = read_checkpoint(checkpoint_path)
-        check_architecture(metadata, self, str(checkpoint_path))
-        if self.checkpoint_filter is not None:
-            state = self.checkpoint_filter(state, self)
-        source_grid = None
-        if "img_size" in metadata:
-            height, width = (int(side) for side in metadata["img_size"].split("x"))
-            source_grid = (height // self.patch_size, width // self.patch_size)
-        state = resample_token_mixers(self, state, str(checkpoint_path), source_grid)
-        load_checked(self, state, str(checkpoint_path))
-

@@ -124,13 +124,14 @@ def _square_grid(tokens: int, source: str) -> Grid:
 
 
 def resample_token_mixers(
-        model: nn.Module, state: StateDict, source: str, source_grid: Grid | None = None
+        model: nn.Module, state: StateDict, source: str, source_img_size: Grid | None = None
 ) -> StateDict:
     """Resize the grid-sized weights of every token mixer in ``state`` to the model's grid.
 
     Each mixer (any module with ``resample_state`` and ``token_count``, outermost first) converts its own
-    weights; the checkpoint's grid is ``source_grid`` when known (our metadata) or else the square root of the
-    token count its weights were made for. Weights already at the model's size pass unchanged.
+    weights. The checkpoint's grid at that mixer is derived from ``source_img_size`` when known (our metadata:
+    the mixer's grid scaled by the ratio of image sizes) or else the square root of the token count its weights
+    were made for. Weights already at the model's size pass unchanged.
     """
     state = dict(state)
     handled: list[str] = []
@@ -149,6 +150,10 @@ def resample_token_mixers(
             continue  # incomplete: the strict load reports the missing keys
         if tokens is None or tokens == grid[0] * grid[1]:
             continue
+        source_grid = None
+        if source_img_size is not None and getattr(model, "img_size", None) is not None:
+            strides = (model.img_size[0] // grid[0], model.img_size[1] // grid[1])
+            source_grid = (source_img_size[0] // strides[0], source_img_size[1] // strides[1])
         old_grid = source_grid if source_grid and source_grid[0] * source_grid[1] == tokens else None
         old_grid = old_grid or _square_grid(tokens, source)
         for key, value in module.resample_state(own, old_grid, grid).items():
