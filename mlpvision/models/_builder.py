@@ -49,12 +49,17 @@ def build_model(
         variant: str,
         pretrained: bool,
         checkpoint_filter: CheckpointFilter | None,
+        default_out_indices: int | tuple[int, ...] = 3,
         **kwargs: Any,
 ) -> nn.Module:
-    """Build ``variant`` through timm (pretrained_cfg, weights, ``features_only``) with the family's filter."""
+    """Build ``variant`` through timm (pretrained_cfg, weights, ``features_only``) with the family's filter.
+
+    ``features_only=True`` returns the feature maps at ``out_indices`` (default ``default_out_indices``: the last
+    three blocks of an isotropic model, every stage of a multi-stage one).
+    """
     if not variant.startswith(PREFIX):
         raise ValueError(f"mlpvision model names start with {PREFIX!r}: {variant!r}")
-    out_indices = kwargs.pop("out_indices", 3)
+    out_indices = kwargs.pop("out_indices", default_out_indices)
     if kwargs.get("pretrained_cfg_overlay"):
         # timm resets custom_load when an overlay names a weight source (file=, url=); ours reads every layout
         # (our safetensors, timm's, the authors' .pth and .npz) with strict checks, so it stays in charge.
