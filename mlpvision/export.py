@@ -16,7 +16,7 @@ from PIL import Image
 from torch import nn
 
 from .data import build_transforms, data_config
-from .layers import CirculantChannelSpecific
+from .layers import CirculantChannelSpecific, CycleFC
 from .trained import load_model
 
 PARITY_TOLERANCE = 1e-4
@@ -40,10 +40,12 @@ def sample_image() -> Image.Image:
 
 
 def exportable(model: nn.Module) -> nn.Module:
-    """The model in eval mode and in its exportable form (CCS by its dense circulant matrices)."""
+    """The model in eval mode and in its exportable form (CCS by its dense circulant matrices, Cycle FCs by shifts)."""
     for module in model.modules():
         if isinstance(module, CirculantChannelSpecific):
             module.impl = "dense"
+        elif isinstance(module, CycleFC):
+            module.implementation = "shift"
     return model.eval()
 
 

@@ -7,19 +7,35 @@ import pytest
 import torch
 
 import mlpvision
+from mlpvision.models import FAMILIES
 
 VARIANTS_CSV = Path(__file__).parent / "models" / "variants.csv"
 ISOTROPIC_FAMILIES = ("mixer", "resmlp", "gmlp", "ffonly", "ccs", "s2mlp")
+HIERARCHICAL_FAMILIES = tuple(family for family in FAMILIES if family not in ISOTROPIC_FAMILIES)
+
+# one block per stage, narrow stages and a small image: each multi-stage family's structure at a test-sized cost
+TINY_HIERARCHICAL = {
+    "vip": dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 32, 32), segment_dims=(4, 4, 4, 4), img_size=56),
+    "dynamixer": dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 32, 32), num_heads=(4, 4, 4, 4),
+                      reduced_dims=(2, 2, 2, 2), img_size=56),
+    "cyclemlp": dict(depths=(1, 1, 1, 1), embed_dims=(16, 16, 32, 32), img_size=64),
+}
 
 
-def reference_rows(families: tuple[str, ...] = ISOTROPIC_FAMILIES) -> list[dict[str, str]]:
-    """Rows of variants.csv (copied from the spec) for the given families."""
+def reference_rows(families: tuple[str, ...] = FAMILIES) -> list[dict[str, str]]:
+    """Rows of variants.csv (copied from the spec) for the given families (default: every registered one)."""
     with open(VARIANTS_CSV, newline="") as handle:
         return [row for row in csv.DictReader(handle) if row["family"] in families]
 
 
+def family_of(name: str) -> str:
+    return next(row["family"] for row in reference_rows() if row["name"] == name)
+
+
 def tiny_kwargs(name: str) -> dict:
-    """Two blocks, 32 channels and a 4x4 token grid: the variant's structure at a test-sized cost."""
+    """Test-sized kwargs of ``name``: isotropic ones get two blocks, 32 channels and a 4x4 token grid."""
+    if family_of(name) in HIERARCHICAL_FAMILIES:
+        return dict(TINY_HIERARCHICAL[family_of(name)], num_classes=10)
     with torch.device("meta"):
         patch = mlpvision.create_model(name, depth=1).patch_size
     return dict(depth=2, embed_dim=32, img_size=4 * patch, num_classes=10)

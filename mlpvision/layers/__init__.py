@@ -3,6 +3,10 @@
 from .affine import Affine
 from .blocks import GatedBlock, MetaFormerBlock
 from .circulant import CirculantChannelSpecific
+from .conv_embed import ConvEmbed
+from .cycle_fc import CycleFC, CycleMixer
+from .dyna_mixer import DynaMixer
+from .permute_mlp import WeightedPermuteMlp
 from .spatial_gating import SpatialGatingUnit
 from .spatial_shift import SpatialShiftMixer
 from .token_linear import TokenLinear
@@ -16,12 +20,19 @@ TOKEN_MIXERS: dict[str, type[TokenMixer]] = {
     "spatial_gating": SpatialGatingUnit,
     "spatial_shift": SpatialShiftMixer,
     "circulant": CirculantChannelSpecific,
+    "weighted_permute_mlp": WeightedPermuteMlp,
+    "dyna_mixer": DynaMixer,
+    "cycle_mlp": CycleMixer,
 }
 
 __all__ = [
     "TOKEN_MIXERS",
     "Affine",
     "CirculantChannelSpecific",
+    "ConvEmbed",
+    "CycleFC",
+    "CycleMixer",
+    "DynaMixer",
     "GatedBlock",
     "Grid",
     "MetaFormerBlock",
@@ -30,5 +41,6 @@ __all__ = [
     "TokenLinear",
     "TokenMixer",
     "TokenMlp",
+    "WeightedPermuteMlp",
     "resize_token_axis",
 ]

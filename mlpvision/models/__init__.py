@@ -1,18 +1,22 @@
 """Model families, one file each; importing a family file registers its variants in timm's registry."""
 
-from . import ccs, ffonly, gmlp, mixer, resmlp, s2mlp
+from . import ccs, cyclemlp, dynamixer, ffonly, gmlp, mixer, resmlp, s2mlp, vip
 from ._backbone import MlpBackbone
 from ._builder import PREFIX
+from ._hierarchical import HierarchicalBackbone
 from ._weights import CheckpointMismatchError, read_checkpoint, save_weights
 
-FAMILIES = ("mixer", "resmlp", "gmlp", "ffonly", "ccs", "s2mlp")
+FAMILIES = ("mixer", "resmlp", "gmlp", "ffonly", "ccs", "s2mlp", "vip", "dynamixer", "cyclemlp")
 
 __all__ = [
     "FAMILIES",
     "PREFIX",
     "CheckpointMismatchError",
+    "HierarchicalBackbone",
     "MlpBackbone",
     "ccs",
+    "cyclemlp",
+    "dynamixer",
     "ffonly",
     "gmlp",
     "mixer",
@@ -20,4 +24,5 @@ __all__ = [
     "resmlp",
     "s2mlp",
     "save_weights",
+    "vip",
 ]

@@ -12,9 +12,9 @@ GRIDS = [(4, 4), (3, 5), (7, 7)]
 def _build(name: str, grid: tuple[int, int]) -> torch.nn.Module:
     torch.manual_seed(0)
     cls = TOKEN_MIXERS[name]
-    if name == "token_mlp":
-        return cls(dim=DIM, grid_size=grid, hidden_features=8)
-    return cls(dim=DIM, grid_size=grid)
+    paper_args = {"token_mlp": dict(hidden_features=8), "weighted_permute_mlp": dict(segment_dim=4),
+                  "dyna_mixer": dict(num_heads=4, reduced_dim=2)}
+    return cls(dim=DIM, grid_size=grid, **paper_args.get(name, {}))
 
 
 def _out_channels(name: str) -> int:

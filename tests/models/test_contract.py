@@ -4,9 +4,9 @@ import pytest
 import timm
 import torch
 
-from ..conftest import randomize_, reference_rows, tiny_kwargs, tiny_model
+from ..conftest import ISOTROPIC_FAMILIES, randomize_, reference_rows, tiny_kwargs, tiny_model
 
-NAMES = [row["name"] for row in reference_rows()]
+NAMES = [row["name"] for row in reference_rows(ISOTROPIC_FAMILIES)]
 BATCH = 2
 
 

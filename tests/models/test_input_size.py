@@ -7,9 +7,9 @@ import torch
 from mlpvision.layers import resize_token_axis
 from mlpvision.models import save_weights
 
-from ..conftest import randomize_, reference_rows, tiny_kwargs, tiny_model
+from ..conftest import ISOTROPIC_FAMILIES, randomize_, reference_rows, tiny_kwargs, tiny_model
 
-GRID_SIZED = [row["name"] for row in reference_rows() if row["family"] != "s2mlp"]
+GRID_SIZED = [row["name"] for row in reference_rows(ISOTROPIC_FAMILIES) if row["family"] != "s2mlp"]
 RESAMPLED = ["mlpv_mixer_s16", "mlpv_resmlp_12", "mlpv_gmlp_s16", "mlpv_ffonly_tiny", "mlpv_mixer_b16_ccs",
              "mlpv_resmlp_36_ccs"]
 

@@ -1,0 +1,77 @@
+"""DynaMixer: A Vision MLP Architecture with Dynamic Mixing (Wang et al., ICML 2022), https://arxiv.org/abs/2201.12083.
+
+Official code: ziyuwwang/DynaMixer @ 038b73b2f70308fdb5584d079c84b5df159490e0 (``models/dynamixer.py``,
+``models/vision_model.py``, ``models/configs/conf_dynamixer.py``); this file's key mapping follows that commit.
+The network is ViP's (``_permutator.py``) with the DynaMixer token mixer (``layers/dyna_mixer.py``). Where paper
+and code differ, the code is followed:
+
+* The block fuses the row, column and channel branches with ViP's split attention (the "weighted DynaMixer
+  block", which the paper says is the default), not the plain sum of Eq. 9.
+* DynaMixer-L has 8 blocks at the 32×32 grid and 28 at 16×16 (the paper's Table 1 says 9/27: ≈96.0M parameters
+  instead of the 97M reported; the code's split gives 97.8M).
+* Drop path grows linearly over all blocks; the model default is 0 (trained with 0.1 / 0.1 / 0.3 for S / M / L).
+  LayerNorm eps 1e-5; truncated normal (0.02) linears with zero biases, ``generate`` included.
+
+Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.mix_h.generate`` …, nested under
+``state_dict`` / ``state_dict_ema``). The authors have released no weights.
+"""
+
+from timm.models import generate_default_cfgs, register_model
+
+from ..layers.dyna_mixer import DynaMixer
+from ..layers.token_mixer import Grid
+from ._builder import IMAGENET_MEAN_STD, model_cfg
+from ._hierarchical import HierarchicalBackbone
+from ._permutator import create_permutator
+
+
+def _create_dynamixer(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> HierarchicalBackbone:
+    """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
+    args = {**variant_args, **kwargs}
+    num_heads, reduced_dims = args.pop("num_heads"), args.pop("reduced_dims")
+
+    def mixer_fn(stage: int, dim: int, grid_size: Grid) -> DynaMixer:
+        return DynaMixer(dim, grid_size, num_heads=num_heads[stage], reduced_dim=reduced_dims[stage])
+
+    return create_permutator(
+        variant, pretrained, mixer_fn, stem=dict(kernel_size=7, stride=7, padding=0),
+        downsample=dict(kernel_size=2, padding=0), **args,
+    )
+
+
+def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
+    return model_cfg(
+        paper_name=paper_name, arxiv="2201.12083", code_url="https://github.com/ziyuwwang/DynaMixer", license="mit",
+        count_source=count_source, mean_std=IMAGENET_MEAN_STD, **kwargs,
+    )
+
+
+default_cfgs = generate_default_cfgs({
+    "mlpv_dynamixer_s.untrained": _cfg("DynaMixer-S", "official dynamixer_s", crop_pct=0.9),
+    "mlpv_dynamixer_m.untrained": _cfg("DynaMixer-M", "official dynamixer_m", crop_pct=0.9),
+    "mlpv_dynamixer_l.untrained": _cfg("DynaMixer-L", "official dynamixer_l", crop_pct=0.875),
+})
+
+
+@register_model
+def mlpv_dynamixer_s(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """DynaMixer-S (paper Table 1): 4 blocks of 192 at 32×32, 14 of 384 at 16×16; 8/16 segments, d = 2."""
+    args = dict(depths=(4, 3, 8, 3), embed_dims=(192, 384, 384, 384), mlp_ratios=(3, 3, 3, 3),
+                transitions=(True, False, False, False), num_heads=(8, 16, 16, 16), reduced_dims=(2, 2, 2, 2))
+    return _create_dynamixer("mlpv_dynamixer_s", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_dynamixer_m(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """DynaMixer-M: 7 blocks of 256 at 32×32, 17 of 512 at 16×16; 8/16 segments, d = 2."""
+    args = dict(depths=(4, 3, 14, 3), embed_dims=(256, 256, 512, 512), mlp_ratios=(3, 3, 3, 3),
+                transitions=(False, True, False, False), num_heads=(8, 8, 16, 16), reduced_dims=(2, 2, 2, 2))
+    return _create_dynamixer("mlpv_dynamixer_m", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_dynamixer_l(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """DynaMixer-L: 8 blocks of 256 at 32×32, 28 of 512 at 16×16 (the code's split); 8/16 segments, d = 8."""
+    args = dict(depths=(8, 8, 16, 4), embed_dims=(256, 512, 512, 512), mlp_ratios=(3, 3, 3, 3),
+                transitions=(True, False, False, False), num_heads=(8, 16, 16, 16), reduced_dims=(8, 8, 8, 8))
+    return _create_dynamixer("mlpv_dynamixer_l", pretrained, args, **kwargs)

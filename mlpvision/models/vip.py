@@ -1,0 +1,98 @@
+"""Vision Permutator (Hou et al., TPAMI 2022), https://arxiv.org/abs/2106.12368.
+
+Official code: Andrew-Qibin/VisionPermutator @ 2cab2cedecfcc6aa938a341276a61fc6d6505579 (``models/vip.py``);
+this file's key mapping follows that commit. Where paper and code differ, the code is followed:
+
+* ViP-L/7 has 8 blocks at the 32×32 grid and 28 at 16×16 (``layers=[8, 8, 16, 4]``); the paper's Table 1 says
+  9/27, which gives ≈85.6M parameters instead of the reported 88M.
+* The weighted Permute-MLP (split attention over the height, width and channel branches) is the block used,
+  with the code's contiguous channel segments (``layers/permute_mlp.py``).
+* Drop path grows linearly over all blocks; the model default is 0 as in the builders (the paper trains with
+  0.1 / 0.1 / 0.2 / 0.3 for S/14, S/7, M/7, L/7). LayerNorm eps 1e-5. Init: truncated normal (0.02) linears.
+
+Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.mlp_h`` …, possibly nested under
+``state_dict`` / ``state_dict_ema``, which the reader unwraps). The released weights are on Google Drive (links in
+the authors' README); ``pretrained=True`` asks Drive's direct-download endpoint for them.
+"""
+
+from functools import partial
+
+from timm.models import generate_default_cfgs, register_model
+
+from ..layers.permute_mlp import WeightedPermuteMlp
+from ..layers.token_mixer import Grid
+from ._builder import IMAGENET_MEAN_STD, model_cfg
+from ._hierarchical import HierarchicalBackbone
+from ._permutator import create_permutator
+
+
+def _create_vip(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> HierarchicalBackbone:
+    """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
+    args = {**variant_args, **kwargs}
+    segment_dims = args.pop("segment_dims")
+
+    def mixer_fn(stage: int, dim: int, grid_size: Grid) -> WeightedPermuteMlp:
+        return WeightedPermuteMlp(dim, grid_size, segment_dim=segment_dims[stage])
+
+    patch_size = args.pop("patch_size")
+    return create_permutator(
+        variant, pretrained, mixer_fn, stem=dict(kernel_size=patch_size, stride=patch_size, padding=0),
+        downsample=dict(kernel_size=2, padding=0), **args,
+    )
+
+
+def _drive(file_id: str, filename: str) -> tuple[str, str]:
+    """A Google Drive file as timm's ``url``: the direct-download address and the name to cache it under."""
+    return f"https://drive.usercontent.google.com/download?id={file_id}&export=download&confirm=t", filename
+
+
+def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
+    return model_cfg(
+        paper_name=paper_name, arxiv="2106.12368", code_url="https://github.com/Andrew-Qibin/VisionPermutator",
+        license="mit (README: non-commercial use only)", count_source=count_source, mean_std=IMAGENET_MEAN_STD,
+        first_conv="stem.proj", **kwargs,
+    )
+
+
+default_cfgs = generate_default_cfgs({
+    "mlpv_vip_s14.untrained": _cfg("ViP-Small/14", "official vip_s14", crop_pct=0.9),
+    "mlpv_vip_s7.in1k": _cfg("ViP-Small/7", "official vip_s7", crop_pct=0.9,
+                             url=_drive("1cX6eauDrsGsLSZnqsX7cl0oiKX8Dzv5z", "vip_s7.pth")),
+    "mlpv_vip_m7.in1k": _cfg("ViP-Medium/7", "official vip_m7", crop_pct=0.9,
+                             url=_drive("15y5WMypthpbBFdc01E3mJCZit7q0Yn8m", "vip_m7.pth")),
+    "mlpv_vip_l7.in1k": _cfg("ViP-Large/7", "official vip_l7", crop_pct=0.875,
+                             url=_drive("14F5IXGXmB_3jrwK33Efae-WEb5D_G85c", "vip_l7.pth")),
+})
+
+_SMALL = partial(dict, mlp_ratios=(3, 3, 3, 3), depths=(4, 3, 8, 3))
+
+
+@register_model
+def mlpv_vip_s14(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """ViP-Small/14 (paper Table 1): patch 14, 18 blocks of 384 channels at 16×16, 16 segments."""
+    args = _SMALL(patch_size=14, embed_dims=(384,) * 4, transitions=(False,) * 4, segment_dims=(16,) * 4)
+    return _create_vip("mlpv_vip_s14", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_vip_s7(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """ViP-Small/7: patch 7, 4 blocks of 192 at 32×32, then 14 of 384 at 16×16."""
+    args = _SMALL(patch_size=7, embed_dims=(192, 384, 384, 384), transitions=(True, False, False, False),
+                  segment_dims=(32, 16, 16, 16))
+    return _create_vip("mlpv_vip_s7", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_vip_m7(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """ViP-Medium/7: patch 7, 7 blocks of 256 at 32×32, then 17 of 512 at 16×16."""
+    args = dict(patch_size=7, depths=(4, 3, 14, 3), embed_dims=(256, 256, 512, 512), mlp_ratios=(3, 3, 3, 3),
+                transitions=(False, True, False, False), segment_dims=(32, 32, 16, 16))
+    return _create_vip("mlpv_vip_m7", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_vip_l7(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """ViP-Large/7: patch 7, 8 blocks of 256 at 32×32, then 28 of 512 at 16×16 (the code's split)."""
+    args = dict(patch_size=7, depths=(8, 8, 16, 4), embed_dims=(256, 512, 512, 512), mlp_ratios=(3, 3, 3, 3),
+                transitions=(True, False, False, False), segment_dims=(32, 16, 16, 16))
+    return _create_vip("mlpv_vip_l7", pretrained, args, **kwargs)
