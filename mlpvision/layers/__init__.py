@@ -7,6 +7,7 @@ from .conv_embed import ConvEmbed
 from .cycle_fc import CycleFC, CycleMixer
 from .dyna_mixer import DynaMixer
 from .permute_mlp import WeightedPermuteMlp
+from .sparse_mlp import SparseMlp
 from .spatial_gating import SpatialGatingUnit
 from .spatial_shift import SpatialShiftMixer
 from .token_linear import TokenLinear
@@ -23,6 +24,7 @@ TOKEN_MIXERS: dict[str, type[TokenMixer]] = {
     "weighted_permute_mlp": WeightedPermuteMlp,
     "dyna_mixer": DynaMixer,
     "cycle_mlp": CycleMixer,
+    "sparse_mlp": SparseMlp,
 }
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "GatedBlock",
     "Grid",
     "MetaFormerBlock",
+    "SparseMlp",
     "SpatialGatingUnit",
     "SpatialShiftMixer",
     "TokenLinear",

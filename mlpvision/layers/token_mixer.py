@@ -7,7 +7,8 @@ Every mixer in ``mlpvision.layers`` follows this contract:
   paper hyper-parameters as typed keywords with the paper's names; a mixer that does not need ``grid_size``
   accepts it and says so in its docstring;
 * forward: one channels-last tensor ``[B, H, W, C]`` in, the same shape out; it is the token-mixing term only,
-  the block owns the norm, residual, layer scale and drop path;
+  the block owns the norm, residual, layer scale and drop path; a mixer of a convolutional (NCHW) family says so
+  with a class attribute ``layout = "NCHW"`` and takes and returns ``[B, C, H, W]``;
 * ``resample_state(state, old_grid, new_grid)``: the mixer's own state dict (keys relative to the mixer)
   converted from a checkpoint made at ``old_grid`` to ``new_grid``;
 * ``token_count(state)``: the number of tokens a checkpoint's mixer state was made for, or ``None`` when

@@ -1,12 +1,12 @@
 """Model families, one file each; importing a family file registers its variants in timm's registry."""
 
-from . import ccs, cyclemlp, dynamixer, ffonly, gmlp, mixer, resmlp, s2mlp, vip
+from . import ccs, cyclemlp, dynamixer, ffonly, gmlp, mixer, resmlp, s2mlp, smlpnet, vip
 from ._backbone import MlpBackbone
 from ._builder import PREFIX
 from ._hierarchical import HierarchicalBackbone
 from ._weights import CheckpointMismatchError, read_checkpoint, save_weights
 
-FAMILIES = ("mixer", "resmlp", "gmlp", "ffonly", "ccs", "s2mlp", "vip", "dynamixer", "cyclemlp")
+FAMILIES = ("mixer", "resmlp", "gmlp", "ffonly", "ccs", "s2mlp", "vip", "dynamixer", "cyclemlp", "smlpnet")
 
 __all__ = [
     "FAMILIES",
@@ -24,5 +24,6 @@ __all__ = [
     "resmlp",
     "s2mlp",
     "save_weights",
+    "smlpnet",
     "vip",
 ]

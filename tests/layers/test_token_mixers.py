@@ -17,6 +17,13 @@ def _build(name: str, grid: tuple[int, int]) -> torch.nn.Module:
     return cls(dim=DIM, grid_size=grid, **paper_args.get(name, {}))
 
 
+def _run(mixer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Apply ``mixer`` to a channels-last ``x`` whatever its layout; the output channels-last too."""
+    if getattr(mixer, "layout", "NHWC") == "NCHW":
+        return mixer(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    return mixer(x)
+
+
 def _out_channels(name: str) -> int:
     return DIM // 2 if name == "spatial_gating" else DIM  # the gate returns the bypass half, gated
 
@@ -25,14 +32,14 @@ def _out_channels(name: str) -> int:
 @pytest.mark.parametrize("name", TOKEN_MIXERS)
 def test_shape_is_preserved(name, grid):
     x = torch.randn(2, *grid, DIM)
-    assert _build(name, grid)(x).shape == (2, *grid, _out_channels(name))
+    assert _run(_build(name, grid), x).shape == (2, *grid, _out_channels(name))
 
 
 @pytest.mark.parametrize("name", TOKEN_MIXERS)
 def test_gradient_reaches_every_parameter(name):
     mixer = _build(name, (4, 4))
     x = torch.randn(2, 4, 4, DIM, requires_grad=True)
-    mixer(x).square().sum().backward()
+    _run(mixer, x).square().sum().backward()
     assert x.grad is not None
     assert x.grad.abs().sum() > 0
     for param_name, param in mixer.named_parameters():
@@ -44,7 +51,7 @@ def test_gradient_reaches_every_parameter(name):
 def test_deterministic(name):
     mixer = _build(name, (4, 4))
     x = torch.randn(2, 4, 4, DIM)
-    assert torch.equal(mixer(x), mixer(x))
+    assert torch.equal(_run(mixer, x), _run(mixer, x))
 
 
 @pytest.mark.parametrize("name", TOKEN_MIXERS)
@@ -57,7 +64,7 @@ def test_mixes_tokens(name):
     x = torch.randn(1, 4, 4, DIM)
     y = x.clone()
     y[0, 1, 1] += torch.randn(DIM)  # random, not constant: a LayerNorm inside would cancel a constant
-    changed = (mixer(x) - mixer(y)).abs().sum(dim=-1)[0] > 1e-6
+    changed = (_run(mixer, x) - _run(mixer, y)).abs().sum(dim=-1)[0] > 1e-6
     changed[1, 1] = False
     assert changed.any()
 
@@ -76,4 +83,4 @@ def test_resample_state_round_trips_at_the_same_grid(name):
 def test_torch_compile_matches_eager(name):
     mixer = _build(name, (4, 4))
     x = torch.randn(2, 4, 4, DIM)
-    torch.testing.assert_close(torch.compile(mixer)(x), mixer(x), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(_run(torch.compile(mixer), x), _run(mixer, x), rtol=1e-5, atol=1e-6)

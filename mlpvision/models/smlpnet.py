@@ -1,0 +1,198 @@
+"""sMLPNet: Sparse MLP for Image Recognition: Is Self-Attention Really Necessary? (Tang et al., AAAI 2022),
+https://arxiv.org/abs/2109.05422.
+
+Official code: microsoft/SPACH @ dcede1e86c9e183d4a734c67f8528d291d1c29d1 (``models/smlp.py``, ``models/registry.py``,
+MIT). A four-stage NCHW network: a bias-free 4×4/4 convolution stem, bias-free 2×2/2 convolutions doubling the
+channels between stages (no norms), and in every layer ``x = x + DropPath(TokenMix(x))`` with
+``TokenMix = sMLP(GELU(BN(DWConv3×3(GELU(BN(x))))))`` (one residual around the depthwise convolution and the sparse
+MLP together), then ``x = x + DropPath(MLP(LN(x)))`` with LayerNorm (eps 1e-5) over channels and an ``α = 3``
+channel MLP. Head: BatchNorm2d, mean over the grid, linear classifier. Init: PyTorch defaults (as the code).
+
+Where the paper and the code differ, we follow the code (the released weights need it):
+
+* ``proj_h`` (a ``Conv2d(H, H, 1)`` applied after ``permute(0, 3, 1, 2)``) mixes the **width** axis and ``proh_w``
+  the **height** axis, the opposite of their names; ours are ``mix_width`` (``W×W``) and ``mix_height`` (``H×H``),
+  separate, so that non-square inputs build (the code asserts ``H == W``).
+* The fuse convolution reads ``concat[x, x_h, x_w]`` in the code's names (= ``[x, width-mixed, height-mixed]``);
+  the paper's Alg. 1 concatenates ``[x_h, x_w, x]``.
+* Both token-mixing sub-blocks are pre-activated with BatchNorm + GELU (``BN_Activ_Conv``, ``sMLPBlock.BN``); the
+  paper's Alg. 1 has no norm or activation inside the sMLP.
+* Stochastic depth grows linearly over all blocks to ``dp_rate`` of ``registry.py``: 0.0 (T), 0.2 (S), 0.3 (B),
+  the paper's rates too. The ``--drop-path`` argument of the authors' ``main.py`` never reaches the model (the
+  constructor swallows it in ``**kwargs``), so the registry's rate is the effective one.
+
+Checkpoints: ours; the authors' layout as in ``models/smlp.py`` at the commit above (``to_patch_embedding.{s}.0``,
+``token_mix.{k}.{0,1}``, ``channel_mix.{k}.{1,2}`` with ``k`` counting blocks over all stages, ``batch_norm``,
+``mlp_head.0``), including the released ``smlp_s.pth`` / ``smlp_b.pth`` (SPACH release v1.0; none for T).
+"""
+
+import re
+from functools import partial
+
+import torch
+from timm.layers import DropPath, Mlp
+from timm.models import generate_default_cfgs, register_model
+from torch import nn
+
+from ..layers.conv_embed import ConvEmbed
+from ..layers.sparse_mlp import SparseMlp
+from ..layers.token_mixer import Grid
+from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
+from ._hierarchical import HierarchicalBackbone
+from ._weights import StateDict
+
+
+class SparseMlpBlock(nn.Module):
+    """One sMLPNet layer (NCHW): ``x + DP(sMLP(GELU(BN(DWConv(GELU(BN(x)))))))``, then ``x + DP(MLP(LN(x)))``.
+
+    Args:
+        dim: channels.
+        grid_size: the stage's token grid (sizes the sparse MLP's two mixing matrices).
+        mlp_ratio: channel-MLP expansion ``α``.
+        drop_path: stochastic-depth rate of both residual branches.
+    """
+
+    def __init__(self, dim: int, grid_size: Grid, mlp_ratio: float = 3.0, drop_path: float = 0.0) -> None:
+        super().__init__()
+        self.dwconv_norm = nn.BatchNorm2d(dim)
+        self.dwconv_act = nn.GELU()
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=3, padding=1, groups=dim, bias=False)
+        self.smlp_norm = nn.BatchNorm2d(dim)
+        self.smlp_act = nn.GELU()
+        self.token_mixer = SparseMlp(dim, grid_size)
+        self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.mlp_norm = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(mlp_ratio * dim))
+        self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        local = self.dwconv(self.dwconv_act(self.dwconv_norm(x)))
+        x = x + self.drop_path1(self.token_mixer(self.smlp_act(self.smlp_norm(local))))
+        channels_last = x.permute(0, 2, 3, 1)
+        return x + self.drop_path2(self.mlp(self.mlp_norm(channels_last)).permute(0, 3, 1, 2))
+
+
+def smlpnet_block(stage: int, dim: int, grid_size: Grid, drop_path: float, mlp_ratio: float = 3.0) -> SparseMlpBlock:
+    """A block of any stage: every stage uses the same layer."""
+    return SparseMlpBlock(dim, grid_size, mlp_ratio=mlp_ratio, drop_path=drop_path)
+
+
+def smlpnet_stem(in_chans: int, dim: int, patch_size: int = 4) -> ConvEmbed:
+    """Non-overlapping ``patch_size`` patches embedded by a bias-free convolution, no norm (code)."""
+    return ConvEmbed(in_chans, dim, kernel_size=patch_size, stride=patch_size, bias=False)
+
+
+def smlpnet_downsample(in_dim: int, out_dim: int, stride: int) -> ConvEmbed:
+    """Patch merging: a bias-free 2×2/2 convolution (the paper's linear layer on concatenated 2×2 features)."""
+    return ConvEmbed(in_dim, out_dim, kernel_size=stride, stride=stride, bias=False)
+
+
+# ---- checkpoint layout -------------------------------------------------------------------------------------
+
+_SPACH_BLOCK_MODULES = {
+    "token_mix.0.conv_merge.BN": "dwconv_norm",
+    "token_mix.0.conv_merge.Conv": "dwconv",
+    "token_mix.1.BN": "smlp_norm",
+    "token_mix.1.proj_h": "token_mixer.mix_width",
+    "token_mix.1.proh_w": "token_mixer.mix_height",
+    "token_mix.1.fuse": "token_mixer.fuse",
+    "channel_mix.1": "mlp_norm",
+    "channel_mix.2.net.0": "mlp.fc1",
+    "channel_mix.2.net.3": "mlp.fc2",
+}
+_SPACH_BLOCK_KEY = re.compile(r"^(token_mix|channel_mix)\.(\d+)\.(.+)\.(\w+)$")
+_SPACH_MIXING_MATRICES = ("token_mixer.mix_width", "token_mixer.mix_height")
+
+
+def convert_spach_layout(state: StateDict, depths: list[int]) -> StateDict:
+    """The SPACH ``sMLPNet`` keys → ours: global block ``k`` → ``stages.{s}.blocks.{j}``, 1×1 mixing convs → matrices.
+
+    Keys it does not know are passed on, for the strict load to report.
+    """
+    block_places = [(stage, index) for stage, depth in enumerate(depths) for index in range(depth)]
+    out = {}
+    for key, value in state.items():
+        match = _SPACH_BLOCK_KEY.match(key)
+        if key.startswith("to_patch_embedding."):
+            stage, leaf = int(key.split(".")[1]), key.split(".")[-1]
+            key = f"stem.proj.{leaf}" if stage == 0 else f"stages.{stage}.downsample.proj.{leaf}"
+        elif key.startswith("batch_norm."):
+            key = "norm." + key.removeprefix("batch_norm.")
+        elif key.startswith("mlp_head.0."):
+            key = "head." + key.removeprefix("mlp_head.0.")
+        elif match and int(match[2]) < len(block_places) and f"{match[1]}.{match[3]}" in _SPACH_BLOCK_MODULES:
+            stage, index = block_places[int(match[2])]
+            module = _SPACH_BLOCK_MODULES[f"{match[1]}.{match[3]}"]
+            if module in _SPACH_MIXING_MATRICES and match[4] == "weight":
+                value = value.flatten(1)  # Conv2d(n, n, 1) weight (n, n, 1, 1) → Linear weight (n, n)
+            key = f"stages.{stage}.blocks.{index}.{module}.{match[4]}"
+        out[key] = value
+    return out
+
+
+def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
+    """SPACH layout (sentinel: ``token_mix.`` keys) → ours; ours passes unchanged."""
+    if any(key.startswith("token_mix.") for key in state):
+        return convert_spach_layout(state, [len(stage.blocks) for stage in model.stages])
+    return state
+
+
+# ---- variants ----------------------------------------------------------------------------------------------
+
+
+def _create_smlpnet(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> HierarchicalBackbone:
+    """Build ``variant`` from its hyper-parameters; keyword arguments override them (``mlp_ratio``: ``α``)."""
+    kwargs = {**variant_args, **kwargs}
+    kwargs.setdefault("block_fn", partial(smlpnet_block, mlp_ratio=kwargs.pop("mlp_ratio", 3.0)))
+    kwargs.setdefault("stem_fn", smlpnet_stem)
+    kwargs.setdefault("stem_stride", 4)
+    kwargs.setdefault("stage_strides", (1, 2, 2, 2))
+    kwargs.setdefault("downsample_fn", smlpnet_downsample)
+    kwargs.setdefault("layout", "NCHW")
+    kwargs.setdefault("norm_layer", nn.BatchNorm2d)
+    return build_model(
+        HierarchicalBackbone, variant, pretrained, checkpoint_filter_fn, default_out_indices=(0, 1, 2, 3), **kwargs
+    )
+
+
+def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
+    return model_cfg(
+        paper_name=paper_name, arxiv="2109.05422", code_url="https://github.com/microsoft/SPACH", license="mit",
+        count_source=count_source, mean_std=IMAGENET_MEAN_STD, **kwargs,
+    )
+
+
+_RELEASES = "https://github.com/microsoft/SPACH/releases/download/v1.0"
+
+default_cfgs = generate_default_cfgs({
+    "mlpv_smlpnet_t.untrained": _cfg("sMLPNet-T", "official sMLPNet(dim 80; depths 2-8-14-2; alpha 3)"),
+    "mlpv_smlpnet_s.official_in1k": _cfg(
+        "sMLPNet-S", "official sMLPNet(dim 96; depths 2-10-24-2)", url=f"{_RELEASES}/smlp_s.pth"),
+    "mlpv_smlpnet_b.official_in1k": _cfg(
+        "sMLPNet-B", "official sMLPNet(dim 112; depths 2-10-24-2)", url=f"{_RELEASES}/smlp_b.pth"),
+})
+
+
+def _stage_dims(dim: int) -> tuple[int, ...]:
+    return tuple(dim * 2 ** stage for stage in range(4))
+
+
+@register_model
+def mlpv_smlpnet_t(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """sMLPNet-T (paper Table 6, official ``smlpnet_tiny``): C 80, depths 2-8-14-2, α 3, drop path 0."""
+    args = dict(depths=(2, 8, 14, 2), embed_dims=_stage_dims(80), drop_path_rate=0.0)
+    return _create_smlpnet("mlpv_smlpnet_t", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_smlpnet_s(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """sMLPNet-S (paper Table 6, official ``smlpnet_small``): C 96, depths 2-10-24-2, α 3, drop path 0.2."""
+    args = dict(depths=(2, 10, 24, 2), embed_dims=_stage_dims(96), drop_path_rate=0.2)
+    return _create_smlpnet("mlpv_smlpnet_s", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_smlpnet_b(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """sMLPNet-B (paper Table 6, official ``smlpnet_base``): C 112, depths 2-10-24-2, α 3, drop path 0.3."""
+    args = dict(depths=(2, 10, 24, 2), embed_dims=_stage_dims(112), drop_path_rate=0.3)
+    return _create_smlpnet("mlpv_smlpnet_b", pretrained, args, **kwargs)

@@ -1,0 +1,201 @@
+"""timm's model contract and multi-scale features on every multi-stage name, in tiny configurations."""
+
+import pytest
+import timm
+import torch
+from torch import nn
+
+from mlpvision.models import save_weights
+
+from ..conftest import HIERARCHICAL_FAMILIES, randomize_, reference_rows, tiny_kwargs, tiny_model
+
+NAMES = [row["name"] for row in reference_rows(HIERARCHICAL_FAMILIES)]
+FIXED_SIZE = [name for name in NAMES if not tiny_model(name).size_agnostic]
+BATCH = 2
+
+
+def _input(model: nn.Module, size: tuple[int, int] | None = None) -> torch.Tensor:
+    return torch.randn(BATCH, 3, *(size or model.img_size), generator=torch.Generator().manual_seed(1))
+
+
+def randomize_statistics_(model: nn.Module) -> nn.Module:
+    """Random non-zero parameters and BatchNorm statistics, so that no layer is an identity in eval mode."""
+    randomize_(model)
+    generator = torch.Generator().manual_seed(2)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+    return model
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_is_finite_and_shaped(name):
+    model = tiny_model(name).eval()
+    logits = model(_input(model))
+    assert logits.shape == (BATCH, 10)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_parameter_gets_a_gradient(name):
+    model = randomize_(tiny_model(name)).train()
+    model(_input(model)).logsumexp(dim=1).sum().backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None, f"no gradient for {param_name}"
+        assert torch.isfinite(param.grad).all(), param_name
+        assert param.grad.abs().sum() > 0, f"zero gradient for {param_name}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_eval_mode_is_deterministic(name):
+    model = randomize_statistics_(tiny_model(name, drop_path_rate=0.2, drop_rate=0.2)).eval()
+    x = _input(model)
+    assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_grad_checkpointing_gives_the_same_output_and_grads(name):
+    model = randomize_statistics_(tiny_model(name)).eval()  # eval: BatchNorm statistics stay put between passes
+    x = _input(model)
+    plain = model(x)
+    plain.sum().backward()
+    plain_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.eval()
+    checkpointed = model(x)
+    checkpointed.sum().backward()
+    torch.testing.assert_close(checkpointed, plain, rtol=1e-5, atol=1e-5)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, plain_grads[n], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_intermediates_are_the_stage_maps(name):
+    model = randomize_statistics_(tiny_model(name)).eval()
+    x = _input(model)
+    features, maps = model.forward_intermediates(x)
+    torch.testing.assert_close(features, model.forward_features(x))
+    assert [m.shape[1] for m in maps] == [info["num_chs"] for info in model.feature_info]
+    for feature_map, info in zip(maps, model.feature_info, strict=True):
+        reduction = info["reduction"]
+        assert feature_map.shape == (BATCH, info["num_chs"], x.shape[2] // reduction, x.shape[3] // reduction)
+    last_two = model.forward_intermediates(x, indices=2, intermediates_only=True)
+    assert [m.shape for m in last_two] == [m.shape for m in maps[-2:]]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_head_api(name):
+    model = randomize_statistics_(tiny_model(name)).eval()
+    x = _input(model)
+    pooled = model.forward_head(model.forward_features(x), pre_logits=True)
+    assert pooled.shape == (BATCH, model.num_features) == (BATCH, model.head_hidden_size)
+    torch.testing.assert_close(model.get_classifier()(pooled), model(x))
+    model.reset_classifier(0)
+    assert model(x).shape == (BATCH, model.num_features)
+    model.reset_classifier(7)
+    assert model(x).shape == (BATCH, 7)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_weight_decay_covers_norms_and_biases(name):
+    model = tiny_model(name)
+    exempt = model.no_weight_decay()
+    assert exempt == {n for n, p in model.named_parameters() if p.ndim <= 1}
+
+
+class TinyFpn(nn.Module):
+    """A feature-pyramid neck and a dense head: lateral 1×1 convs, top-down sum, one 3×3 conv per level."""
+
+    def __init__(self, channels: list[int], width: int = 8) -> None:
+        super().__init__()
+        self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in channels)
+        self.output = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in channels)
+
+    def forward(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
+        laterals = [conv(m) for conv, m in zip(self.lateral, maps, strict=True)]
+        for level in range(len(laterals) - 2, -1, -1):
+            coarser = nn.functional.interpolate(laterals[level + 1], size=laterals[level].shape[-2:], mode="nearest")
+            laterals[level] = laterals[level] + coarser
+        return [conv(m) for conv, m in zip(self.output, laterals, strict=True)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_features_only_drives_an_fpn_and_backpropagates(name):
+    kwargs = tiny_kwargs(name)
+    backbone = timm.create_model(name, features_only=True, **kwargs).train()
+    assert backbone.feature_info.channels() == list(kwargs["embed_dims"])
+    reductions = backbone.feature_info.reduction()
+    assert reductions == sorted(reductions)
+    assert len(reductions) == 4
+    size = kwargs["img_size"]
+    maps = backbone(torch.randn(BATCH, 3, size, size))
+    assert [m.shape for m in maps] == [
+        (BATCH, c, size // r, size // r) for c, r in zip(kwargs["embed_dims"], reductions, strict=True)
+    ]
+    neck = TinyFpn(backbone.feature_info.channels())
+    sum(level.square().mean() for level in neck(maps)).backward()
+    stem_grads = [p.grad for n, p in backbone.named_parameters() if "stem" in n]
+    assert stem_grads
+    assert all(g is not None and g.abs().sum() > 0 for g in stem_grads)
+    selected = timm.create_model(name, features_only=True, out_indices=(1, 3), **kwargs)
+    assert selected.feature_info.channels() == [kwargs["embed_dims"][1], kwargs["embed_dims"][3]]
+
+
+@pytest.mark.parametrize("name", FIXED_SIZE)
+def test_wrong_size_names_the_built_size_and_the_fix(name):
+    model = tiny_model(name)
+    side = model.img_size[0]
+    with pytest.raises(ValueError, match=rf"built for {side}x{side} images, got {2 * side}x{side}.*img_size="):
+        model(torch.randn(1, 3, 2 * side, side))
+
+
+@pytest.mark.parametrize("name", FIXED_SIZE)
+def test_non_square_build(name):
+    stride = tiny_model(name).input_stride
+    model = tiny_model(name, img_size=(2 * stride, 3 * stride)).eval()
+    assert model(torch.randn(BATCH, 3, 2 * stride, 3 * stride)).shape == (BATCH, 10)
+
+
+@pytest.mark.parametrize("name", FIXED_SIZE)
+def test_checkpoint_loads_unchanged_at_its_size_and_resampled_at_another(name, tmp_path):
+    source = randomize_statistics_(tiny_model(name)).eval()
+    save_weights(source, tmp_path / "w.safetensors")
+    overlay = dict(pretrained=True, pretrained_cfg_overlay=dict(file=str(tmp_path / "w.safetensors")))
+    same = timm.create_model(name, **{**tiny_kwargs(name), **overlay}).eval()
+    x = _input(source)
+    with torch.no_grad():
+        assert torch.equal(same(x), source(x))
+    larger = tuple(side + source.input_stride for side in source.img_size)
+    resampled = timm.create_model(name, **{**tiny_kwargs(name), "img_size": larger, **overlay}).eval()
+    with torch.no_grad():
+        assert torch.isfinite(resampled(_input(resampled))).all()
+    # weights without a grid dimension are loaded as they are
+    shared = {k: v for k, v in resampled.state_dict().items() if v.shape == source.state_dict()[k].shape}
+    assert any(k.endswith("head.weight") for k in shared)
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in shared.items() if "norm" in k or "head" in k)
+
+
+def test_cyclemlp_takes_any_multiple_of_its_stride():
+    model = tiny_model("mlpv_cyclemlp_b1").eval()
+    assert model.size_agnostic
+    assert model.input_stride == 32
+    assert model(torch.randn(1, 3, 64, 96)).shape == (1, 10)
+    maps = model.forward_intermediates(torch.randn(1, 3, 96, 64), intermediates_only=True)
+    assert [m.shape[-2:] for m in maps] == [(24, 16), (12, 8), (6, 4), (3, 2)]
+    with pytest.raises(ValueError, match="positive multiples of 32"):
+        model(torch.randn(1, 3, 80, 96))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", HIERARCHICAL_FAMILIES)
+def test_torch_compile_matches_eager(family):
+    name = reference_rows((family,))[0]["name"]
+    model = randomize_statistics_(tiny_model(name)).eval()
+    x = _input(model)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(model)(x), model(x), rtol=1e-4, atol=1e-4)
