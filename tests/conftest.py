@@ -57,6 +57,17 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return model
 
 
+def randomize_statistics_(model: torch.nn.Module) -> torch.nn.Module:
+    """Random non-zero parameters and BatchNorm statistics, so that no layer is an identity in eval mode."""
+    randomize_(model)
+    generator = torch.Generator().manual_seed(2)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+    return model
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_threads():
     torch.set_num_threads(2)

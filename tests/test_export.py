@@ -12,17 +12,26 @@ from mlpvision.convert import convert
 from mlpvision.export import PARITY_TOLERANCE, export
 from mlpvision.models import CheckpointMismatchError, save_weights
 
-from .conftest import randomize_
+from .conftest import HIERARCHICAL_FAMILIES, randomize_, randomize_statistics_, reference_rows, tiny_kwargs
 
-FAMILIES = ["mlpv_mixer_s16", "mlpv_resmlp_12", "mlpv_gmlp_s16", "mlpv_ffonly_tiny", "mlpv_mixer_b16_ccs",
-            "mlpv_s2mlp_deep"]
+ISOTROPIC = ["mlpv_mixer_s16", "mlpv_resmlp_12", "mlpv_gmlp_s16", "mlpv_ffonly_tiny", "mlpv_mixer_b16_ccs",
+             "mlpv_s2mlp_deep"]
+MULTI_STAGE = [reference_rows((family,))[0]["name"] for family in HIERARCHICAL_FAMILIES]
+FAMILIES = ISOTROPIC + MULTI_STAGE
 SMALL = {"depth": 2, "embed_dim": 64}
 
 
+def _small_kwargs(name: str) -> dict:
+    if name in ISOTROPIC:
+        return SMALL
+    return {key: value for key, value in tiny_kwargs(name).items() if key != "num_classes"}
+
+
 def _trained_weights(name: str, tmp_path) -> str:
-    model = randomize_(timm.create_model(name, **SMALL))
+    kwargs = _small_kwargs(name)
+    model = randomize_statistics_(timm.create_model(name, **kwargs))
     path = tmp_path / f"{name}.safetensors"
-    save_weights(model, path, {"model_kwargs": json.dumps(SMALL)})
+    save_weights(model, path, {"model_kwargs": json.dumps(kwargs)})
     return str(path)
 
 

@@ -7,7 +7,14 @@ from torch import nn
 
 from mlpvision.models import save_weights
 
-from ..conftest import HIERARCHICAL_FAMILIES, randomize_, reference_rows, tiny_kwargs, tiny_model
+from ..conftest import (
+    HIERARCHICAL_FAMILIES,
+    randomize_,
+    randomize_statistics_,
+    reference_rows,
+    tiny_kwargs,
+    tiny_model,
+)
 
 NAMES = [row["name"] for row in reference_rows(HIERARCHICAL_FAMILIES)]
 FIXED_SIZE = [name for name in NAMES if not tiny_model(name).size_agnostic]
@@ -16,17 +23,6 @@ BATCH = 2
 
 def _input(model: nn.Module, size: tuple[int, int] | None = None) -> torch.Tensor:
     return torch.randn(BATCH, 3, *(size or model.img_size), generator=torch.Generator().manual_seed(1))
-
-
-def randomize_statistics_(model: nn.Module) -> nn.Module:
-    """Random non-zero parameters and BatchNorm statistics, so that no layer is an identity in eval mode."""
-    randomize_(model)
-    generator = torch.Generator().manual_seed(2)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
-    return model
 
 
 @pytest.mark.parametrize("name", NAMES)

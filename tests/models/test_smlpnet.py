@@ -10,7 +10,7 @@ from mlpvision.complexity import count_gmacs, count_parameters
 from mlpvision.layers.sparse_mlp import SparseMlp
 from mlpvision.models import save_weights
 
-from ..conftest import randomize_, reference_rows
+from ..conftest import randomize_, randomize_statistics_, reference_rows
 
 ROWS = reference_rows(("smlpnet",))
 NAMES = [row["name"] for row in ROWS]
@@ -20,17 +20,6 @@ TINY = dict(depths=(1, 1, 1, 1), embed_dims=(8, 16, 32, 64), img_size=64, num_cl
 def _tiny(name: str, **kwargs) -> torch.nn.Module:
     torch.manual_seed(0)
     return timm.create_model(name, **{**TINY, **kwargs})
-
-
-def _randomize_with_statistics(model: torch.nn.Module) -> torch.nn.Module:
-    """Random parameters and random BatchNorm running statistics, so eval-mode BN is not the identity."""
-    randomize_(model)
-    generator = torch.Generator().manual_seed(1)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
-    return model.eval()
 
 
 def _logits(model: torch.nn.Module, size: tuple[int, int] = (64, 64)) -> torch.Tensor:
@@ -158,14 +147,14 @@ def test_spach_layout_of_smlpnet_t_has_the_authors_keys_and_shapes():
 @pytest.mark.parametrize("name", NAMES)
 def test_spach_checkpoint_loads_with_identical_logits(name, tmp_path):
     depths = (1, 2, 1, 1)
-    model = _randomize_with_statistics(_tiny(name, depths=depths))
+    model = randomize_statistics_(_tiny(name, depths=depths))
     torch.save({"model": _to_spach(model.state_dict(), depths)}, tmp_path / "smlp.pth")
     loaded = _load(name, tmp_path / "smlp.pth", **{**TINY, "depths": depths})
     assert torch.equal(_logits(loaded), _logits(model))
 
 
 def test_own_checkpoint_passes_the_filter_unchanged(tmp_path):
-    model = _randomize_with_statistics(_tiny("mlpv_smlpnet_s"))
+    model = randomize_statistics_(_tiny("mlpv_smlpnet_s"))
     save_weights(model, tmp_path / "w.safetensors")
     assert torch.equal(_logits(_load("mlpv_smlpnet_s", tmp_path / "w.safetensors", **TINY)), _logits(model))
 
@@ -175,7 +164,7 @@ def test_own_checkpoint_passes_the_filter_unchanged(tmp_path):
 
 @pytest.mark.parametrize("spach_layout", [False, True], ids=["ours", "spach"])
 def test_checkpoint_loads_unchanged_at_its_size_and_resampled_at_another(spach_layout, tmp_path):
-    source = _randomize_with_statistics(_tiny("mlpv_smlpnet_t"))
+    source = randomize_statistics_(_tiny("mlpv_smlpnet_t"))
     if spach_layout:  # no metadata: the grid is read from the square mixing matrices
         path = tmp_path / "smlp.pth"
         torch.save({"model": _to_spach(source.state_dict(), TINY["depths"])}, path)

@@ -1,0 +1,229 @@
+"""RepMLPNet: the RepMLP Block against the paper's formula, Locality Injection, the official checkpoint layouts
+(training and inference form), loading at another image size, and full-size counts."""
+
+import re
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+
+import mlpvision.models.repmlpnet  # noqa: F401  (registers the names)
+from mlpvision.complexity import count_gmacs, count_parameters
+from mlpvision.layers.rep_mlp import RepMlp
+from mlpvision.models import save_weights
+
+from ..conftest import randomize_, reference_rows
+
+NAMES = [row["name"] for row in reference_rows(("repmlpnet",))]
+TINY = dict(depths=(1, 1, 1, 1), embed_dim=32, img_size=64, num_classes=10)
+# spec §1: parameters after the official locality_injection()
+DEPLOY_PARAMS = {"mlpv_repmlpnet_t224": 38_331_720, "mlpv_repmlpnet_b224": 68_332_664,
+                 "mlpv_repmlpnet_t256": 58_739_400, "mlpv_repmlpnet_b256": 96_568_184,
+                 "mlpv_repmlpnet_d256": 86_985_280, "mlpv_repmlpnet_l256": 117_820_600}
+
+
+def _randomize_bn_stats_(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
+    """Random (non-trivial) BatchNorm running statistics, so that folding them is tested."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+    return model
+
+
+def _random_model(name: str = "mlpv_repmlpnet_t224", **kwargs) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = timm.create_model(name, **{**TINY, **kwargs})
+    return _randomize_bn_stats_(randomize_(model)).eval()
+
+
+def _logits(model: torch.nn.Module, size: int = 64) -> torch.Tensor:
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        return model.eval()(x)
+
+
+def _load(name: str, path, **kwargs) -> torch.nn.Module:
+    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs).eval()
+
+
+# ---- the RepMLP Block ----------------------------------------------------------------------------------------
+
+
+def _naive_rep_mlp(mixer: RepMlp, x: torch.Tensor, training: bool) -> torch.Tensor:
+    """Fig. 1 / §4.1 written out: channel i uses share-set i mod s; FC3 + BN plus depthwise convs + BN; gate."""
+    n, c, h, w = x.shape
+    s = mixer.share_sets
+    hidden = torch.relu(mixer.global_perceptron.fc1.weight[:, :, 0, 0] @ x.mean(dim=(2, 3)).T
+                        + mixer.global_perceptron.fc1.bias[:, None])
+    gate = torch.sigmoid(mixer.global_perceptron.fc2.weight[:, :, 0, 0] @ hidden
+                         + mixer.global_perceptron.fc2.bias[:, None]).T  # (n, c)
+
+    def batch_norm(maps: list[torch.Tensor], norm: torch.nn.BatchNorm2d) -> list[torch.Tensor]:
+        # maps[i] is channel i's (n, h, w) output; BN statistics per share-set over every channel using it
+        out = []
+        for i, m in enumerate(maps):
+            k = i % s
+            if training:
+                pooled = torch.stack([maps[j] for j in range(k, c, s)])
+                mean, var = pooled.mean(), pooled.var(unbiased=False)
+            else:
+                mean, var = norm.running_mean[k], norm.running_var[k]
+            out.append((m - mean) / torch.sqrt(var + norm.eps) * norm.weight[k] + norm.bias[k])
+        return out
+
+    tokens = h * w
+    fc3 = mixer.fc3.weight.reshape(s, tokens, tokens)
+    channel = [(x[:, i].reshape(n, tokens) @ fc3[i % s].T).reshape(n, h, w) for i in range(c)]
+    total = batch_norm(channel, mixer.fc3_norm)
+    for branch in mixer.local_perceptron.values():
+        kernel = branch.conv.weight
+        size = kernel.shape[-1]
+        padded = F.pad(x, [size // 2] * 4)
+        conv = [sum(kernel[i % s, 0, dy, dx] * padded[:, i, dy:dy + h, dx:dx + w]
+                    for dy in range(size) for dx in range(size)) for i in range(c)]
+        total = [a + b for a, b in zip(total, batch_norm(conv, branch.bn), strict=True)]
+    return torch.stack(total, dim=1) * gate[:, :, None, None]
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_rep_mlp_block_matches_the_paper_formula(training):
+    torch.manual_seed(0)
+    mixer = _randomize_bn_stats_(randomize_(RepMlp(8, (3, 4), share_sets=4))).double().train(training)
+    x = torch.randn(2, 8, 3, 4, dtype=torch.float64)
+    expected = _naive_rep_mlp(mixer, x, training)
+    torch.testing.assert_close(mixer(x), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_rep_mlp_block_refuses_other_map_sizes():
+    with pytest.raises(ValueError, match=r"built for \(3, 4\) maps"):
+        RepMlp(8, (3, 4), share_sets=4)(torch.randn(1, 8, 6, 4))
+
+
+def test_locality_injection_is_exact_in_float64():
+    torch.manual_seed(0)
+    mixer = _randomize_bn_stats_(randomize_(RepMlp(8, (5, 6), share_sets=2, local_kernel_sizes=(1, 3, 5))))
+    mixer = mixer.double().eval()
+    x = torch.randn(2, 8, 5, 6, dtype=torch.float64)
+    expected = mixer(x)
+    mixer.reparameterize()
+    assert mixer.deployed
+    assert mixer.fc3.bias.shape == (2 * 30,)
+    assert not mixer.local_perceptron
+    torch.testing.assert_close(mixer(x), expected, rtol=1e-12, atol=1e-12)
+
+
+# ---- the model: re-parameterisation and checkpoints --------------------------------------------------------
+
+
+def test_reparameterize_model_keeps_the_logits():
+    model = _random_model()
+    expected = _logits(model)
+    deployed = timm.utils.reparameterize_model(model)
+    keys = deployed.state_dict().keys()
+    assert "stages.0.blocks.0.token_mixer.fc3.bias" in keys
+    assert not any(".fc3_norm." in key or ".local_perceptron." in key for key in keys)
+    torch.testing.assert_close(_logits(deployed), expected, rtol=0, atol=1e-4)
+    # per block: +s·h·w (FC3 bias), −2s (FC3 BN), −(1 + 2)s and −(9 + 2)s (the 1×1 and 3×3 conv + BN branches)
+    mixers = [m for m in model.modules() if isinstance(m, RepMlp)]
+    change = sum(m.share_sets * (m.grid_size[0] * m.grid_size[1] - 16) for m in mixers)
+    assert count_parameters(deployed) == count_parameters(model) + change
+
+
+_OFFICIAL_RENAMES = (  # applied in order
+    (r"^stem\.proj\.", "conv_embedding.conv."), (r"^stem\.norm\.", "conv_embedding.bn."),
+    (r"\.mlp\.fc(\d)\.", r".ffn_block.ffn_fc\1.conv."), (r"\.mlp\.norm(\d)\.", r".ffn_block.ffn_fc\1.bn."),
+    (r"^stages\.(\d+)\.blocks\.(\d+)\.norm(\d)\.", r"stages.\1.\2.prebn\3."),
+    (r"^stages\.(\d+)\.blocks\.(\d+)\.", r"stages.\1.\2."),
+    (r"\.token_mixer\.global_perceptron\.", ".repmlp_block.gp."),
+    (r"\.token_mixer\.fc3_norm\.", ".repmlp_block.fc3_bn."),
+    (r"\.token_mixer\.fc3\.", ".repmlp_block.fc3."),
+    (r"\.token_mixer\.local_perceptron\.conv(\d)\.", r".repmlp_block.repconv\1."),
+    (r"^norm\.", "head_norm."),
+)
+
+
+def _to_official(state: dict) -> dict:
+    """Our keys → DingXiaoH/RepMLP ``repmlpnet.py`` keys (inverse of the family's checkpoint filter)."""
+    out = {}
+    for key, value in state.items():
+        downsample = re.match(r"^stages\.(\d+)\.downsample\.(proj|norm)\.(.*)", key)
+        if downsample:
+            stage, part, leaf = downsample.groups()
+            key = f"embeds.{int(stage) - 1}.{'conv' if part == 'proj' else 'bn'}.{leaf}"
+        for pattern, replacement in _OFFICIAL_RENAMES:
+            key = re.sub(pattern, replacement, key)
+        out[key] = value
+    return out
+
+
+def test_official_layout_has_the_release_keys():
+    with torch.device("meta"):
+        official = _to_official(timm.create_model("mlpv_repmlpnet_t224").state_dict())
+    shapes = {key: tuple(value.shape) for key, value in official.items()}
+    assert shapes["conv_embedding.conv.weight"] == (64, 3, 4, 4)
+    assert shapes["embeds.2.conv.weight"] == (512, 256, 2, 2)
+    assert shapes["stages.0.1.repmlp_block.fc3.weight"] == (3136, 3136, 1, 1)
+    assert shapes["stages.3.1.repmlp_block.fc3.weight"] == (128 * 49, 49, 1, 1)
+    assert shapes["stages.2.5.repmlp_block.fc3_bn.running_var"] == (16,)
+    assert shapes["stages.2.5.repmlp_block.repconv3.conv.weight"] == (16, 1, 3, 3)
+    assert shapes["stages.1.0.repmlp_block.gp.fc1.weight"] == (32, 128, 1, 1)
+    assert shapes["stages.1.0.ffn_block.ffn_fc2.bn.num_batches_tracked"] == ()
+    assert shapes["head_norm.weight"] == (512,)
+    assert shapes["head.weight"] == (1000, 512)
+
+
+def test_official_training_form_checkpoint(tmp_path):
+    model = _random_model()
+    torch.save(_to_official(model.state_dict()), tmp_path / "RepMLPNet-T224-train-acc76.62.pth")
+    loaded = _load("mlpv_repmlpnet_t224", tmp_path / "RepMLPNet-T224-train-acc76.62.pth", **TINY)
+    assert not any(m.deployed for m in loaded.modules() if isinstance(m, RepMlp))
+    assert torch.equal(_logits(loaded), _logits(model))
+
+
+def test_official_inference_form_checkpoint_builds_the_inference_form(tmp_path):
+    model = timm.utils.reparameterize_model(_random_model())
+    official = _to_official(model.state_dict())
+    assert "stages.0.0.repmlp_block.fc3.bias" in official
+    assert not any("repconv" in key or "fc3_bn" in key for key in official)
+    torch.save({"model": official}, tmp_path / "RepMLPNet-T224-deploy.pth")
+    loaded = _load("mlpv_repmlpnet_t224", tmp_path / "RepMLPNet-T224-deploy.pth", **TINY)
+    assert all(m.deployed for m in loaded.modules() if isinstance(m, RepMlp))
+    assert count_parameters(loaded) == count_parameters(model)
+    assert torch.equal(_logits(loaded), _logits(model))
+
+
+@pytest.mark.parametrize("deploy", [False, True])
+def test_checkpoint_loads_at_another_img_size(deploy, tmp_path):
+    model = _random_model()
+    if deploy:
+        model = timm.utils.reparameterize_model(model)
+    save_weights(model, tmp_path / "w.safetensors")
+    torch.save(_to_official(model.state_dict()), tmp_path / "official.pth")  # no metadata: square grids assumed
+    same = _load("mlpv_repmlpnet_t224", tmp_path / "w.safetensors", **TINY)
+    assert torch.equal(_logits(same), _logits(model))
+    for path in ("w.safetensors", "official.pth"):
+        larger = _load("mlpv_repmlpnet_t224", tmp_path / path, **{**TINY, "img_size": 96})
+        fc3 = larger.stages[0].blocks[0].token_mixer.fc3
+        assert fc3.weight.shape == (24 * 24, 24 * 24, 1, 1)
+        assert (fc3.bias is not None) == deploy
+        assert torch.isfinite(_logits(larger, 96)).all()
+
+
+# ---- full-size counts ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row", reference_rows(("repmlpnet",)), ids=lambda row: row["name"])
+def test_full_size_counts(row):
+    size = int(row["img_size"])
+    with torch.device("meta"):
+        model = timm.create_model(row["name"])
+    assert model.pretrained_cfg["input_size"] == (3, size, size)
+    assert model.img_size == (size, size)
+    assert count_parameters(model) == int(row["params_total"])
+    # variants.csv (fvcore) also counts BatchNorm, ours does not: ours is 0.55-0.75 % lower
+    assert count_gmacs(model, (3, size, size)) == pytest.approx(float(row["gmacs_224"]), rel=0.01)
+    timm.utils.reparameterize_model(model, inplace=True)
+    assert count_parameters(model) == DEPLOY_PARAMS[row["name"]]
