@@ -145,6 +145,10 @@ def resolve_config(overrides: dict[str, Any]) -> TrainConfig:
     unknown = set(overrides) - fields
     if unknown:
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
-    config = TrainConfig(**{**RECIPES[recipe], **overrides, "recipe": recipe})
+    settings = {**RECIPES[recipe], **overrides, "recipe": recipe}
+    if overrides.get("model", settings["model"]) != RECIPES[recipe].get("model", TrainConfig.model):
+        # the recipe's model_kwargs shape the recipe's model; another model starts from its own defaults
+        settings["model_kwargs"] = overrides.get("model_kwargs", {})
+    config = TrainConfig(**settings)
     config.validate()
     return config
