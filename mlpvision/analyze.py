@@ -26,7 +26,12 @@ def token_filters(model: nn.Module, block: int = 0) -> tuple[torch.Tensor, str]:
     blocks = model.blocks
     if not 0 <= block < len(blocks):
         raise ValueError(f"--block must be in [0, {len(blocks) - 1}], got {block}")
-    grid = model.grid_size
+    grid = getattr(model, "grid_size", None)
+    if grid is None:
+        raise ValueError(
+            f"{model.architecture} is a multi-stage model; `analyze weights` draws the token-mixing filters of "
+            f"isotropic models (one token grid: Mixer, ResMLP, gMLP, FF-only, CCS)"
+        )
     for module in blocks[block].modules():
         if isinstance(module, TokenMlp):
             weight, what = module.fc1.weight[:, module.num_prefix_tokens:], "hidden units of the token MLP"

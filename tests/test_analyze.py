@@ -1,5 +1,6 @@
 """Token-weight plots have one panel per filter; robustness numbers agree with hand-computed cases."""
 
+import pytest
 import torch
 from PIL import Image
 from torch import nn
@@ -23,6 +24,11 @@ def test_filters_and_panel_counts(tmp_path):
     assert token_filters(tiny_model("mlpv_ffonly_tiny"))[0].shape == (788, 4, 4)
     with Image.open(tmp_path / "mixer9.png") as image:
         assert image.size[0] > 100
+
+
+def test_multi_stage_models_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="multi-stage model; `analyze weights` draws .* isotropic models"):
+        token_filters(tiny_model("mlpv_vip_s7"))
 
 
 def test_patch_shuffle_by_hand():
