@@ -195,3 +195,36 @@ def test_torch_compile_matches_eager(family):
     x = _input(model)
     with torch.no_grad():
         torch.testing.assert_close(torch.compile(model)(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+URL_NAMES = [name for name in NAMES if timm.models.get_pretrained_cfg(name).url]
+
+
+@pytest.mark.parametrize("name", URL_NAMES)
+def test_pretrained_true_downloads_the_authors_file_and_loads_it(name, tmp_path, monkeypatch):
+    """``pretrained=True`` asks timm for the cfg's URL under a file name of its own and loads what comes back."""
+    source = randomize_statistics_(tiny_model(name)).eval()
+    save_weights(source, tmp_path / "downloaded.safetensors")
+    requested = []
+
+    def fake_download(url, **kwargs):
+        requested.append(url)
+        return str(tmp_path / "downloaded.safetensors")
+
+    monkeypatch.setattr(timm.models._builder, "download_cached_file", fake_download)
+    loaded = timm.create_model(name, pretrained=True, **tiny_kwargs(name)).eval()
+    url = requested[0][0] if isinstance(requested[0], tuple) else requested[0]
+    assert url.startswith("https://")
+    filename = requested[0][1] if isinstance(requested[0], tuple) else url.rsplit("/", 1)[1]
+    assert filename.endswith(".pth")
+    x = _input(source)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), source(x))
+
+
+def test_every_authors_download_is_cached_under_its_own_name():
+    files = []
+    for name in URL_NAMES:
+        url = timm.models.get_pretrained_cfg(name).url
+        files.append(url[1] if isinstance(url, tuple) else url.rsplit("/", 1)[1])
+    assert len(set(files)) == len(files)
