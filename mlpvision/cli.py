@@ -29,7 +29,8 @@ def models_command(args: argparse.Namespace) -> None:
     """List the registered models with parameters and GMACs counted from the code."""
     from .catalog import markdown_table, model_rows
 
-    rows = model_rows(args.pattern)
+    pattern = args.pattern if any(char in args.pattern for char in "*?[") else f"*{args.pattern}*"
+    rows = model_rows(pattern)
     if not rows:
         raise UsageError(f"no mlpvision model matches {args.pattern!r}; try `mlpvision models` for the full list")
     if args.json:
@@ -51,7 +52,8 @@ def models_command(args: argparse.Namespace) -> None:
 
 def _add_models(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("models", help="list the models (name, paper, params, GMACs, img size)")
-    parser.add_argument("pattern", nargs="?", default="mlpv_*", help="wildcard filter, e.g. 'mlpv_res*'")
+    parser.add_argument("pattern", nargs="?", default="mlpv_*",
+                        help="wildcard filter, e.g. 'mlpv_res*', or a word the names contain, e.g. 'vip'")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON instead of a table")
     output.add_argument("--markdown", action="store_true", help="print the README's markdown table")

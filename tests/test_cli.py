@@ -18,6 +18,12 @@ def test_models_json(capsys):
     assert rows[2]["family"] == "gmlp"
 
 
+def test_models_by_a_word_of_the_name(capsys):
+    assert main(["models", "dynamixer", "--json"]) == 0
+    names = [row["name"] for row in json.loads(capsys.readouterr().out)]
+    assert names == ["mlpv_dynamixer_l", "mlpv_dynamixer_m", "mlpv_dynamixer_s"]
+
+
 def test_models_table(capsys):
     assert main(["models", "mlpv_resmlp_12"]) == 0
     out = capsys.readouterr().out
