@@ -20,6 +20,7 @@ TINY_HIERARCHICAL = {
                       reduced_dims=(2, 2, 2, 2), img_size=56),
     "cyclemlp": dict(depths=(1, 1, 1, 1), embed_dims=(16, 16, 32, 32), img_size=64),
     "smlpnet": dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 64, 128), img_size=64, drop_path_rate=0.0),
+    "repmlpnet": dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 64, 256), img_size=64),
 }
 
 

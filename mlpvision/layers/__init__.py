@@ -7,6 +7,7 @@ from .conv_embed import ConvEmbed
 from .cycle_fc import CycleFC, CycleMixer
 from .dyna_mixer import DynaMixer
 from .permute_mlp import WeightedPermuteMlp
+from .rep_mlp import RepMlp
 from .sparse_mlp import SparseMlp
 from .spatial_gating import SpatialGatingUnit
 from .spatial_shift import SpatialShiftMixer
@@ -25,6 +26,7 @@ TOKEN_MIXERS: dict[str, type[TokenMixer]] = {
     "dyna_mixer": DynaMixer,
     "cycle_mlp": CycleMixer,
     "sparse_mlp": SparseMlp,
+    "rep_mlp": RepMlp,
 }
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "GatedBlock",
     "Grid",
     "MetaFormerBlock",
+    "RepMlp",
     "SparseMlp",
     "SpatialGatingUnit",
     "SpatialShiftMixer",

@@ -44,6 +44,12 @@ def model_cfg(
     return {**cfg, **kwargs}
 
 
+def google_drive_url(file_id: str, filename: str) -> tuple[str, str]:
+    """A Google Drive file as a ``pretrained_cfg`` ``url``: Drive's direct-download address and the file name
+    timm caches it under (timm accepts a ``(url, filename)`` pair; Drive's address alone has no file name)."""
+    return f"https://drive.usercontent.google.com/download?id={file_id}&export=download&confirm=t", filename
+
+
 def build_model(
         model_cls: type[nn.Module],
         variant: str,

@@ -21,7 +21,7 @@ from timm.models import generate_default_cfgs, register_model
 
 from ..layers.permute_mlp import WeightedPermuteMlp
 from ..layers.token_mixer import Grid
-from ._builder import IMAGENET_MEAN_STD, model_cfg
+from ._builder import IMAGENET_MEAN_STD, google_drive_url, model_cfg
 from ._hierarchical import HierarchicalBackbone
 from ._permutator import create_permutator
 
@@ -41,11 +41,6 @@ def _create_vip(variant: str, pretrained: bool, variant_args: dict, **kwargs) ->
     )
 
 
-def _drive(file_id: str, filename: str) -> tuple[str, str]:
-    """A Google Drive file as timm's ``url``: the direct-download address and the name to cache it under."""
-    return f"https://drive.usercontent.google.com/download?id={file_id}&export=download&confirm=t", filename
-
-
 def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
     return model_cfg(
         paper_name=paper_name, arxiv="2106.12368", code_url="https://github.com/Andrew-Qibin/VisionPermutator",
@@ -57,11 +52,11 @@ def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
 default_cfgs = generate_default_cfgs({
     "mlpv_vip_s14.untrained": _cfg("ViP-Small/14", "official vip_s14", crop_pct=0.9),
     "mlpv_vip_s7.in1k": _cfg("ViP-Small/7", "official vip_s7", crop_pct=0.9,
-                             url=_drive("1cX6eauDrsGsLSZnqsX7cl0oiKX8Dzv5z", "vip_s7.pth")),
+                             url=google_drive_url("1cX6eauDrsGsLSZnqsX7cl0oiKX8Dzv5z", "vip_s7.pth")),
     "mlpv_vip_m7.in1k": _cfg("ViP-Medium/7", "official vip_m7", crop_pct=0.9,
-                             url=_drive("15y5WMypthpbBFdc01E3mJCZit7q0Yn8m", "vip_m7.pth")),
+                             url=google_drive_url("15y5WMypthpbBFdc01E3mJCZit7q0Yn8m", "vip_m7.pth")),
     "mlpv_vip_l7.in1k": _cfg("ViP-Large/7", "official vip_l7", crop_pct=0.875,
-                             url=_drive("14F5IXGXmB_3jrwK33Efae-WEb5D_G85c", "vip_l7.pth")),
+                             url=google_drive_url("14F5IXGXmB_3jrwK33Efae-WEb5D_G85c", "vip_l7.pth")),
 })
 
 _SMALL = partial(dict, mlp_ratios=(3, 3, 3, 3), depths=(4, 3, 8, 3))

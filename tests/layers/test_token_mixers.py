@@ -13,7 +13,7 @@ def _build(name: str, grid: tuple[int, int]) -> torch.nn.Module:
     torch.manual_seed(0)
     cls = TOKEN_MIXERS[name]
     paper_args = {"token_mlp": dict(hidden_features=8), "weighted_permute_mlp": dict(segment_dim=4),
-                  "dyna_mixer": dict(num_heads=4, reduced_dim=2)}
+                  "dyna_mixer": dict(num_heads=4, reduced_dim=2), "rep_mlp": dict(share_sets=4)}
     return cls(dim=DIM, grid_size=grid, **paper_args.get(name, {}))
 
 

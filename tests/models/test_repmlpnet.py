@@ -13,9 +13,8 @@ from mlpvision.complexity import count_gmacs, count_parameters
 from mlpvision.layers.rep_mlp import RepMlp
 from mlpvision.models import save_weights
 
-from ..conftest import randomize_, reference_rows
+from ..conftest import randomize_statistics_, reference_rows
 
-NAMES = [row["name"] for row in reference_rows(("repmlpnet",))]
 TINY = dict(depths=(1, 1, 1, 1), embed_dim=32, img_size=64, num_classes=10)
 # spec §1: parameters after the official locality_injection()
 DEPLOY_PARAMS = {"mlpv_repmlpnet_t224": 38_331_720, "mlpv_repmlpnet_b224": 68_332_664,
@@ -23,20 +22,10 @@ DEPLOY_PARAMS = {"mlpv_repmlpnet_t224": 38_331_720, "mlpv_repmlpnet_b224": 68_33
                  "mlpv_repmlpnet_d256": 86_985_280, "mlpv_repmlpnet_l256": 117_820_600}
 
 
-def _randomize_bn_stats_(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
-    """Random (non-trivial) BatchNorm running statistics, so that folding them is tested."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
-    return model
-
-
 def _random_model(name: str = "mlpv_repmlpnet_t224", **kwargs) -> torch.nn.Module:
     torch.manual_seed(0)
     model = timm.create_model(name, **{**TINY, **kwargs})
-    return _randomize_bn_stats_(randomize_(model)).eval()
+    return randomize_statistics_(model).eval()
 
 
 def _logits(model: torch.nn.Module, size: int = 64) -> torch.Tensor:
@@ -91,7 +80,7 @@ def _naive_rep_mlp(mixer: RepMlp, x: torch.Tensor, training: bool) -> torch.Tens
 @pytest.mark.parametrize("training", [False, True])
 def test_rep_mlp_block_matches_the_paper_formula(training):
     torch.manual_seed(0)
-    mixer = _randomize_bn_stats_(randomize_(RepMlp(8, (3, 4), share_sets=4))).double().train(training)
+    mixer = randomize_statistics_(RepMlp(8, (3, 4), share_sets=4)).double().train(training)
     x = torch.randn(2, 8, 3, 4, dtype=torch.float64)
     expected = _naive_rep_mlp(mixer, x, training)
     torch.testing.assert_close(mixer(x), expected, rtol=1e-10, atol=1e-10)
@@ -104,7 +93,7 @@ def test_rep_mlp_block_refuses_other_map_sizes():
 
 def test_locality_injection_is_exact_in_float64():
     torch.manual_seed(0)
-    mixer = _randomize_bn_stats_(randomize_(RepMlp(8, (5, 6), share_sets=2, local_kernel_sizes=(1, 3, 5))))
+    mixer = randomize_statistics_(RepMlp(8, (5, 6), share_sets=2, local_kernel_sizes=(1, 3, 5)))
     mixer = mixer.double().eval()
     x = torch.randn(2, 8, 5, 6, dtype=torch.float64)
     expected = mixer(x)

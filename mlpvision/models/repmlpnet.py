@@ -1,0 +1,215 @@
+"""RepMLPNet: Hierarchical Vision MLP with Re-parameterized Locality (Ding et al., CVPR 2022),
+https://arxiv.org/abs/2112.11081.
+
+Official code: DingXiaoH/RepMLP @ 3eff13fa0257af28663880d870f327d665f0a8e2 (``repmlpnet.py``, MIT licence).
+NCHW throughout. Stem: 4×4 conv, stride 4 (no bias) + BN + ReLU; between stages a 2×2 conv, stride 2 (no bias)
++ BN + ReLU; stages of C, 2C, 4C, 8C channels. Each block (``RepMLPNetUnit`` in the code, Fig. 2):
+``y = x + RepMLPBlock(BN(x))``, ``z = y + FFN(BN(y))`` with FFN = 1×1 conv + BN → GELU → 1×1 conv + BN (no
+biases), hidden 4·C; the RepMLP Block is ``layers.RepMlp`` with the stage's share-sets ``S`` and Local Perceptron
+kernels 1 and 3, its FC3 sized for the stage's whole feature map at the built ``img_size``. Head: BN → mean →
+linear. The paper (§4.2) describes the embeddings as plain convs and gives no Global Perceptron width; we follow
+the code: BN + ReLU after every embedding conv, Global Perceptron hidden width C/4. The code has no stochastic
+depth (a "TODO use droppath?" comment); ``drop_path_rate`` (default 0) adds it. No init code: PyTorch's defaults.
+
+Inference form: ``timm.utils.reparameterize_model(model)`` (or ``reparameterize()`` on each ``RepMlp``) performs
+Locality Injection, giving the official ``locality_injection()`` structure: FC3 with a bias, no FC3 BN, no convs.
+
+Checkpoints: ours, training or inference form; the official layout (``conv_embedding.*``, ``stages.{s}.{b}.
+repmlp_block.*``, ``embeds.{i}.*``, ``head_norm.*``; key names from ``repmlpnet.py`` at the commit above), both the
+released training-form files and those saved after ``locality_injection()`` (the code's ``convert.py``). An
+inference-form checkpoint is recognised by its ``fc3.bias`` keys: ``checkpoint_filter_fn`` then re-parameterises
+the freshly built model before the strict load, so the loaded model is in inference form.
+"""
+
+import re
+from functools import partial
+
+from timm.models import generate_default_cfgs, register_model
+from torch import nn
+
+from ..layers import Grid, MetaFormerBlock
+from ..layers.conv_embed import ConvEmbed
+from ..layers.rep_mlp import RepMlp
+from ._builder import IMAGENET_MEAN_STD, build_model, google_drive_url, model_cfg
+from ._hierarchical import HierarchicalBackbone
+from ._weights import StateDict
+
+
+class ConvBnFfn(nn.Module):
+    """RepMLPNet's FFN (Fig. 2): 1×1 conv + BN → GELU → 1×1 conv + BN, convs without bias."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(dim, hidden, 1, bias=False)
+        self.norm1 = nn.BatchNorm2d(hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Conv2d(hidden, dim, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(dim)
+
+    def forward(self, x):
+        return self.norm2(self.fc2(self.act(self.norm1(self.fc1(x)))))
+
+
+def repmlpnet_block(
+        stage: int,
+        dim: int,
+        grid_size: Grid,
+        drop_path: float,
+        share_sets: tuple[int, ...],
+        local_kernel_sizes: tuple[int, ...] = (1, 3),
+        mlp_ratio: int = 4,
+) -> MetaFormerBlock:
+    """A RepMLPNet unit: pre-BN residual RepMLP Block with ``share_sets[stage]`` share-sets, pre-BN residual FFN."""
+    mixer = RepMlp(dim, grid_size, share_sets[stage], local_kernel_sizes)
+    return MetaFormerBlock(dim, mixer, ConvBnFfn(dim, mlp_ratio * dim), norm_layer=nn.BatchNorm2d, drop_path=drop_path)
+
+
+def conv_bn_relu(in_dim: int, out_dim: int, stride: int) -> ConvEmbed:
+    """The stem (stride 4) and the transitions (stride 2): ``stride×stride`` conv, stride ``stride``, BN, ReLU."""
+    return ConvEmbed(in_dim, out_dim, stride, stride, bias=False, norm_layer=nn.BatchNorm2d, act_layer=nn.ReLU)
+
+
+# ---- checkpoint layouts ------------------------------------------------------------------------------------
+
+_OFFICIAL_RENAMES = (
+    (re.compile(r"^conv_embedding\.conv\."), "stem.proj."),
+    (re.compile(r"^conv_embedding\.bn\."), "stem.norm."),
+    (re.compile(r"^stages\.(\d+)\.(\d+)\.prebn1\."), r"stages.\1.blocks.\2.norm1."),
+    (re.compile(r"^stages\.(\d+)\.(\d+)\.prebn2\."), r"stages.\1.blocks.\2.norm2."),
+    (re.compile(r"^stages\.(\d+)\.(\d+)\.repmlp_block\.gp\."), r"stages.\1.blocks.\2.token_mixer.global_perceptron."),
+    (re.compile(r"^stages\.(\d+)\.(\d+)\.repmlp_block\.fc3_bn\."), r"stages.\1.blocks.\2.token_mixer.fc3_norm."),
+    (re.compile(r"^stages\.(\d+)\.(\d+)\.repmlp_block\.fc3\."), r"stages.\1.blocks.\2.token_mixer.fc3."),
+    (re.compile(r"^stages\.(\d+)\.(\d+)\.repmlp_block\.repconv(\d+)\."),
+     r"stages.\1.blocks.\2.token_mixer.local_perceptron.conv\3."),
+    (re.compile(r"^stages\.(\d+)\.(\d+)\.ffn_block\.ffn_fc(\d)\.conv\."), r"stages.\1.blocks.\2.mlp.fc\3."),
+    (re.compile(r"^stages\.(\d+)\.(\d+)\.ffn_block\.ffn_fc(\d)\.bn\."), r"stages.\1.blocks.\2.mlp.norm\3."),
+    (re.compile(r"^embeds\.(\d+)\.conv\."), lambda m: f"stages.{int(m[1]) + 1}.downsample.proj."),
+    (re.compile(r"^embeds\.(\d+)\.bn\."), lambda m: f"stages.{int(m[1]) + 1}.downsample.norm."),
+    (re.compile(r"^head_norm\."), "norm."),
+)
+
+
+def convert_official_layout(state: StateDict) -> StateDict:
+    """The official ``RepMLPNet`` keys (training or inference form) → ours; the tensors are unchanged."""
+    out = {}
+    for key, value in state.items():
+        for pattern, replacement in _OFFICIAL_RENAMES:
+            key, count = pattern.subn(replacement, key)
+            if count:
+                break
+        out[key] = value
+    return out
+
+
+def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
+    """Official layout (sentinel ``conv_embedding.conv.weight``) → ours; an inference-form checkpoint
+    (``…token_mixer.fc3.bias`` keys) re-parameterises ``model`` in place so that the strict load fits."""
+    if "conv_embedding.conv.weight" in state:
+        state = convert_official_layout(state)
+    if any(key.endswith("token_mixer.fc3.bias") for key in state):
+        for module in model.modules():
+            if isinstance(module, RepMlp):
+                module.reparameterize()
+    return state
+
+
+# ---- variants ----------------------------------------------------------------------------------------------
+
+
+def _create_repmlpnet(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> HierarchicalBackbone:
+    """Build ``variant`` from its hyper-parameters; keyword arguments override them.
+
+    ``embed_dim`` is the first stage's width C (stages C, 2C, 4C, 8C); ``share_sets`` has one entry per stage.
+    """
+    kwargs = {**variant_args, **kwargs}
+    embed_dim = kwargs.pop("embed_dim")
+    block_args = dict(share_sets=tuple(kwargs.pop("share_sets")),
+                      local_kernel_sizes=tuple(kwargs.pop("local_kernel_sizes", (1, 3))))
+    kwargs.setdefault("embed_dims", tuple(embed_dim * 2 ** i for i in range(4)))
+    kwargs.setdefault("block_fn", partial(repmlpnet_block, **block_args))
+    kwargs.setdefault("stem_fn", partial(conv_bn_relu, stride=4))
+    kwargs.setdefault("stem_stride", 4)
+    kwargs.setdefault("stage_strides", (1, 2, 2, 2))
+    kwargs.setdefault("downsample_fn", conv_bn_relu)
+    kwargs.setdefault("layout", "NCHW")
+    kwargs.setdefault("norm_layer", nn.BatchNorm2d)
+    return build_model(HierarchicalBackbone, variant, pretrained, checkpoint_filter_fn,
+                       default_out_indices=(0, 1, 2, 3), **kwargs)
+
+
+_BAIDU = "Baidu mirror (code rmlp): https://pan.baidu.com/s/{}?pwd=rmlp"
+
+
+def _cfg(paper_name: str, count_source: str, drive_id: str, baidu_id: str, img_size: int, **kwargs) -> dict:
+    """The released training-form weights: a Google Drive file (README) and its Baidu mirror."""
+    return model_cfg(
+        paper_name=paper_name, arxiv="2112.11081", code_url="https://github.com/DingXiaoH/RepMLP", license="mit",
+        count_source=count_source, mean_std=IMAGENET_MEAN_STD, input_size=(3, img_size, img_size),
+        url=google_drive_url(drive_id, f"{paper_name.replace('-', '_')}.pth"),
+        notes=(f"parameter count source: {count_source}", _BAIDU.format(baidu_id)),
+        **kwargs,
+    )
+
+
+default_cfgs = generate_default_cfgs({
+    "mlpv_repmlpnet_t224.in1k": _cfg(
+        "RepMLPNet-T224", "official create_RepMLPNet_T224", "1TgPDD78G-d3h_Y_vNTuqYdSJZHmnju7b",
+        "1vDMl06wVUvkJgC7DOeleNA", 224),
+    "mlpv_repmlpnet_b224.in1k": _cfg(
+        "RepMLPNet-B224", "official create_RepMLPNet_B224", "1GwoUvxGXgzKArlCf0V9kvc9_3GtkGltp",
+        "1MzkKTTzmOdOvtUCuRqwswA", 224),
+    "mlpv_repmlpnet_t256.in1k": _cfg(
+        "RepMLPNet-T256", "official create_RepMLPNet_T256", "1mU0L76x20eAKzkHxEM7J2BvEOLWx_mux",
+        "1pALVZES9lVnjpXf20NxW3Q", 256),
+    "mlpv_repmlpnet_b256.in1k": _cfg(
+        "RepMLPNet-B256", "official create_RepMLPNet_B256", "1W-__gXE7903cX-gOSXEGxNBCJjvqFCiJ",
+        "1GGqIOoVBAd3thaU5LoUtqQ", 256),
+    "mlpv_repmlpnet_d256.in1k": _cfg(
+        "RepMLPNet-D256", "official create_RepMLPNet_D256", "1e5IYac0UHnJq2_lzbuE7J4rahMENX2ha",
+        "12PvSLGepMCCImr--D-RQvw", 256),
+    "mlpv_repmlpnet_l256.in1k": _cfg(
+        "RepMLPNet-L256", "official create_RepMLPNet_L256", "1SHhNJ6pZax9qMLm8DJZtQ_XfmcmddPYU",
+        "1qz2JBUyYY6JEpnzFIdm-xQ", 256),
+})
+
+
+@register_model
+def mlpv_repmlpnet_t224(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """RepMLPNet-T224 (paper Table 1): blocks [2, 2, 6, 2], C 64, share-sets [1, 4, 16, 128], 224²."""
+    args = dict(depths=(2, 2, 6, 2), embed_dim=64, share_sets=(1, 4, 16, 128), img_size=224)
+    return _create_repmlpnet("mlpv_repmlpnet_t224", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_repmlpnet_b224(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """RepMLPNet-B224 (paper Table 1): blocks [2, 2, 12, 2], C 96, share-sets [1, 4, 32, 128], 224²."""
+    args = dict(depths=(2, 2, 12, 2), embed_dim=96, share_sets=(1, 4, 32, 128), img_size=224)
+    return _create_repmlpnet("mlpv_repmlpnet_b224", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_repmlpnet_t256(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """RepMLPNet-T256 (paper Table 1): blocks [2, 2, 6, 2], C 64, share-sets [1, 4, 16, 128], 256²."""
+    args = dict(depths=(2, 2, 6, 2), embed_dim=64, share_sets=(1, 4, 16, 128), img_size=256)
+    return _create_repmlpnet("mlpv_repmlpnet_t256", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_repmlpnet_b256(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """RepMLPNet-B256 (paper Table 1): blocks [2, 2, 12, 2], C 96, share-sets [1, 4, 32, 128], 256²."""
+    args = dict(depths=(2, 2, 12, 2), embed_dim=96, share_sets=(1, 4, 32, 128), img_size=256)
+    return _create_repmlpnet("mlpv_repmlpnet_b256", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_repmlpnet_d256(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """RepMLPNet-D256 (paper Table 1): blocks [2, 2, 18, 2], C 80, share-sets [1, 4, 16, 128], 256²."""
+    args = dict(depths=(2, 2, 18, 2), embed_dim=80, share_sets=(1, 4, 16, 128), img_size=256)
+    return _create_repmlpnet("mlpv_repmlpnet_d256", pretrained, args, **kwargs)
+
+
+@register_model
+def mlpv_repmlpnet_l256(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+    """RepMLPNet-L256 (paper Table 1): blocks [2, 2, 18, 2], C 96, share-sets [1, 4, 32, 256], 256²."""
+    args = dict(depths=(2, 2, 18, 2), embed_dim=96, share_sets=(1, 4, 32, 256), img_size=256)
+    return _create_repmlpnet("mlpv_repmlpnet_l256", pretrained, args, **kwargs)
