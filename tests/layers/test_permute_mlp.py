@@ -1,0 +1,73 @@
+"""ViP's weighted Permute-MLP and the split attention it shares with DynaMixer and CycleMLP, against loops."""
+
+import torch
+
+from mlpvision.layers.permute_mlp import WeightedPermuteMlp
+from mlpvision.layers.split_attention import split_attention
+
+
+def test_split_attention_is_a_per_channel_softmax_over_branches():
+    torch.manual_seed(0)
+    branches = [torch.randn(2, 3, 4, 8) for _ in range(3)]
+    reweight = torch.nn.Linear(8, 24)
+    pooled = sum(branches).mean(dim=(1, 2))  # [B, C]
+    logits = reweight(pooled)
+    expected = torch.zeros_like(branches[0])
+    for b in range(2):
+        for c in range(8):
+            weights = torch.softmax(torch.stack([logits[b, 3 * c + k] for k in range(3)]), dim=0)
+            for k in range(3):
+                expected[b, :, :, c] += weights[k] * branches[k][b, :, :, c]
+    torch.testing.assert_close(split_attention(branches, reweight), expected)
+
+
+def test_height_and_width_branches_mix_row_channel_segments():
+    """Height branch: for each column w and segment g, the vector (h, s) ↦ x[h, w, g·S + s] goes through mlp_h."""
+    torch.manual_seed(0)
+    mixer = WeightedPermuteMlp(dim=8, grid_size=(3, 5), segment_dim=4).double()  # S = 2
+    x = torch.randn(1, 3, 5, 8, dtype=torch.float64)
+    size = 2
+    h_expected = torch.empty_like(x)
+    for w in range(5):
+        for g in range(4):
+            vector = torch.stack([x[0, h, w, g * size + s] for h in range(3) for s in range(size)])
+            mixed = mixer.mlp_h.weight @ vector
+            for h in range(3):
+                for s in range(size):
+                    h_expected[0, h, w, g * size + s] = mixed[h * size + s]
+    w_expected = torch.empty_like(x)
+    for h in range(3):
+        for g in range(4):
+            vector = torch.stack([x[0, h, w, g * size + s] for w in range(5) for s in range(size)])
+            mixed = mixer.mlp_w.weight @ vector
+            for w in range(5):
+                for s in range(size):
+                    w_expected[0, h, w, g * size + s] = mixed[w * size + s]
+    expected = mixer.proj(split_attention([h_expected, w_expected, mixer.mlp_c(x)], mixer.reweight))
+    torch.testing.assert_close(mixer(x), expected)
+
+
+def _height_branch(mixer: WeightedPermuteMlp, x: torch.Tensor) -> torch.Tensor:
+    batch, height, width, channels = x.shape
+    size = mixer.segment_size
+    rows = x.reshape(batch, height, width, -1, size).permute(0, 3, 2, 1, 4).reshape(batch, -1, width, height * size)
+    return mixer.mlp_h(rows)
+
+
+def test_resampling_keeps_the_response_to_a_constant_input():
+    """A height mixing that is the same for every pair of rows sums over the rows: after resampling to more rows
+    the N_old / N_new scale keeps the response to a spatially constant input."""
+    torch.manual_seed(0)
+    mixer = WeightedPermuteMlp(dim=8, grid_size=(4, 4), segment_dim=4)  # S = 2
+    per_segment = torch.randn(2, 2)
+    with torch.no_grad():
+        mixer.mlp_h.weight.copy_(per_segment.repeat(4, 4))
+    larger = WeightedPermuteMlp(dim=8, grid_size=(8, 6), segment_dim=4)
+    state = mixer.resample_state(mixer.state_dict(), (4, 4), (8, 6))
+    larger.load_state_dict(state)
+    assert larger.token_count(state) == 48
+    channel_values = torch.randn(8)
+    small = _height_branch(mixer, channel_values.expand(1, 4, 4, 8))
+    large = _height_branch(larger, channel_values.expand(1, 8, 6, 8))
+    small_rows, large_rows = small.reshape(1, 4, 4, 4, 2), large.reshape(1, 4, 6, 8, 2)  # [B, g, W, H, S]
+    torch.testing.assert_close(large_rows, small_rows[:, :, :1, :1].expand_as(large_rows))
