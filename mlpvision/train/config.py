@@ -146,7 +146,8 @@ def resolve_config(overrides: dict[str, Any]) -> TrainConfig:
     if unknown:
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
     settings = {**RECIPES[recipe], **overrides, "recipe": recipe}
-    if overrides.get("model", settings["model"]) != RECIPES[recipe].get("model", TrainConfig.model):
+    recipe_model = RECIPES[recipe].get("model", TrainConfig.model)
+    if overrides.get("model", recipe_model) != recipe_model:
         # the recipe's model_kwargs shape the recipe's model; another model starts from its own defaults
         settings["model_kwargs"] = overrides.get("model_kwargs", {})
     config = TrainConfig(**settings)

@@ -16,3 +16,9 @@ def test_another_model_does_not_inherit_the_recipes_model_kwargs():
     assert config.epochs == RECIPES["digits"]["epochs"]  # the rest of the recipe still applies
     explicit = resolve_config({"model": "mlpv_vip_s7", "model_kwargs": {"depths": [1, 1, 1, 1]}})
     assert explicit.model_kwargs == {"depths": [1, 1, 1, 1]}
+
+
+def test_a_recipe_without_a_model_takes_the_default_model():
+    config = resolve_config({"data": "/some/folder"})
+    assert config.recipe == "deit"
+    assert config.model_kwargs == {}
