@@ -41,9 +41,9 @@ class WeightedPermuteMlp(nn.Module):
         batch, height, width, channels = x.shape
         segments, size = self.segment_dim, self.segment_size
         split = x.reshape(batch, height, width, segments, size)
-        # [B, g, W, H·S]: one row of (h, s) per column and segment
-        h = split.permute(0, 3, 2, 1, 4).reshape(batch, segments, width, height * size)
-        h = self.mlp_h(h).reshape(batch, segments, width, height, size).permute(0, 3, 2, 1, 4)
+        # [B, W, g, H·S]: one row of (h, s) per column and segment (W before g: a cheaper copy than the code's order)
+        h = split.permute(0, 2, 3, 1, 4).reshape(batch, width, segments, height * size)
+        h = self.mlp_h(h).reshape(batch, width, segments, height, size).permute(0, 3, 1, 2, 4)
         # [B, H, g, W·S]: one row of (w, s) per row and segment
         w = split.permute(0, 1, 3, 2, 4).reshape(batch, height, segments, width * size)
         w = self.mlp_w(w).reshape(batch, height, segments, width, size).permute(0, 1, 3, 2, 4)

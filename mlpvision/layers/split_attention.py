@@ -22,7 +22,10 @@ def split_attention(branches: Sequence[torch.Tensor], reweight: nn.Module) -> to
     Every branch is channels-last ``[B, H, W, C]``; ``reweight`` maps ``[B, C]`` to ``[B, C·K]``.
     """
     batch, channels = branches[0].shape[0], branches[0].shape[-1]
-    pooled = torch.stack(list(branches)).sum(dim=0).mean(dim=(1, 2))
+    total = branches[0]
+    for branch in branches[1:]:
+        total = total + branch
+    pooled = total.mean(dim=(1, 2))
     weights = reweight(pooled).reshape(batch, channels, len(branches)).softmax(dim=-1)
     weights = weights.permute(2, 0, 1)[:, :, None, None, :]
     out = branches[0] * weights[0]
