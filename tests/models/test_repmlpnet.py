@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import mlpvision.models.repmlpnet  # noqa: F401  (registers the names)
-from mlpvision.complexity import count_gmacs, count_parameters
+from mlpvision.complexity import count_parameters
 from mlpvision.layers.rep_mlp import RepMlp
 from mlpvision.models import save_weights
 
@@ -211,8 +211,6 @@ def test_full_size_counts(row):
         model = timm.create_model(row["name"])
     assert model.pretrained_cfg["input_size"] == (3, size, size)
     assert model.img_size == (size, size)
-    assert count_parameters(model) == int(row["params_total"])
-    # variants.csv (fvcore) also counts BatchNorm, ours does not: ours is 0.55-0.75 % lower
-    assert count_gmacs(model, (3, size, size)) == pytest.approx(float(row["gmacs_224"]), rel=0.01)
+    assert count_parameters(model) == int(row["params_total"])  # GMACs: tests/models/test_exact.py
     timm.utils.reparameterize_model(model, inplace=True)
     assert count_parameters(model) == DEPLOY_PARAMS[row["name"]]

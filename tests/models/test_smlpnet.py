@@ -6,7 +6,6 @@ import pytest
 import timm
 import torch
 
-from mlpvision.complexity import count_gmacs, count_parameters
 from mlpvision.layers.sparse_mlp import SparseMlp
 from mlpvision.models import save_weights
 
@@ -205,15 +204,6 @@ def test_drop_path_follows_the_authors_registry(name, rate):
     assert rates[0] == 0.0
     assert rates[-1] == pytest.approx(rate)
     assert all(getattr(block.drop_path2, "drop_prob", 0.0) == r for block, r in zip(model.blocks, rates, strict=True))
-
-
-@pytest.mark.parametrize("row", ROWS, ids=NAMES)
-def test_parameter_count_and_gmacs_match_the_reference(row):
-    with torch.device("meta"):
-        model = timm.create_model(row["name"])
-    assert count_parameters(model) == int(row["params_total"]), row["count_source"]
-    size = int(row["img_size"])
-    assert count_gmacs(model, (3, size, size)) == pytest.approx(float(row["gmacs_224"]), rel=0.01)
 
 
 def test_released_weights_are_named():
