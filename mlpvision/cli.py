@@ -232,7 +232,8 @@ def bench_command(args: argparse.Namespace) -> None:
         raise UsageError("name at least one model (or use --peak, --sweep tokens or --docs)")
     run = run_bench(
         args.models, batch_size=args.batch_size, img_size=args.img_size, device=args.device,
-        precision=args.precision, compile_model=args.compile, channels_last=args.channels_last, mode=args.mode,
+        precision=args.precision, compile_model=args.compile, channels_last=args.channels_last, reparam=args.reparam,
+        mode=args.mode,
         repeats=args.repeats, threads=args.threads, compare=args.compare, sweep=args.sweep, peak=args.peak,
         peak_size=args.peak_size,
     )
@@ -254,11 +255,14 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="speed, memory and cost curves, side by side with timm")
     parser.add_argument("models", nargs="*", help="mlpvision or timm model names")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--img-size", type=int,
+                        help="input side (default: each model's own; 224 for --compare and --sweep batch)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     parser.add_argument("--compile", action="store_true", help="torch.compile each model first")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--reparam", action="store_true",
+                        help="time inference in the re-parameterised form (timm's reparameterize_model: RepMLPNet)")
     parser.add_argument("--mode", default="infer", choices=("infer", "train", "both"))
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")

@@ -8,6 +8,8 @@ from typing import Any
 import timm
 import torch
 from rich.progress import track
+from timm.utils import reparameterize_model
+from torch import nn
 
 from ..train.config import check_model_name
 from . import compare as comparison
@@ -47,15 +49,24 @@ class BenchRun:
         return path
 
 
+def build_for_timing(name: str, img_size: int | None, reparam: bool) -> nn.Module:
+    """``name`` at ``img_size`` (an mlpvision model is built for it; default: the model's own), optionally in its
+    re-parameterised inference form."""
+    kwargs = {"img_size": img_size} if img_size and name.startswith("mlpv_") else {}
+    model = timm.create_model(name, **kwargs)
+    return reparameterize_model(model.eval()) if reparam else model
+
+
 def run_bench(
         models: Sequence[str],
         *,
         batch_size: int = 32,
-        img_size: int = 224,
+        img_size: int | None = None,
         device: str = "cpu",
         precision: str = "fp32",
         compile_model: bool = False,
         channels_last: bool = False,
+        reparam: bool = False,
         mode: str = "infer",
         repeats: int = 5,
         threads: int | None = None,
@@ -69,7 +80,10 @@ def run_bench(
     modes = ("infer", "train") if mode == "both" else (mode,)
     options = dict(device=device, precision=precision, repeats=repeats)
     context = report.context(device)
-    conditions: dict[str, Any] = {"mode": mode, "dev": device, "prec": precision, "b": batch_size, "img": img_size}
+    conditions: dict[str, Any] = {"mode": mode, "dev": device, "prec": precision, "b": batch_size,
+                                  "img": img_size or "own"}
+    if reparam:
+        conditions["reparam"] = "reparam"
     for name in models:
         check_model_name(name)
     if peak:
@@ -82,7 +96,7 @@ def run_bench(
         return BenchRun("sweep-tokens", "CCS token mixing: FFT vs dense vs automatic choice",
                         [{**r, **context} for r in rows], {"dev": device}, device)
     if sweep:
-        rows = [row for m in modes for row in sweeps.sweep_models(list(models), sweep, batch_size, img_size,
+        rows = [row for m in modes for row in sweeps.sweep_models(list(models), sweep, batch_size, img_size or 224,
                                                                           mode=m, **options)]
         return BenchRun(f"sweep-{sweep}", f"samples/s as the {sweep} grows", [{**r, **context} for r in rows],
                         conditions, device)
@@ -90,14 +104,16 @@ def run_bench(
     work = [(name, m) for name in models for m in modes]
     for name, m in track(work, description="comparing" if compare else "benchmarking"):
         if compare:
-            ours, reference = (comparison.timm_pair(name, img_size) if compare == "timm"
-                               else comparison.dense_pair(name, img_size))
+            size = img_size or 224
+            ours, reference = (comparison.timm_pair(name, size) if compare == "timm"
+                               else comparison.dense_pair(name, size))
             label = comparison.TIMM_TWINS[name] if compare == "timm" else f"{name} (dense)"
             result = comparison.compare(name, ours, label, reference, mode=m, batch_size=batch_size,
-                                        img_size=img_size, **options)
+                                        img_size=size, **options)
         else:
-            model = timm.create_model(name, img_size=img_size) if name.startswith("mlpv_") else timm.create_model(name)
-            result = timing.measure(name, model, mode=m, batch_size=batch_size, img_size=img_size,
+            model = build_for_timing(name, img_size, reparam and m == "infer")
+            size = img_size or model.pretrained_cfg["input_size"][-1]
+            result = timing.measure(name, model, mode=m, batch_size=batch_size, img_size=size,
                                     channels_last=channels_last, compile_model=compile_model, **options)
         rows.append({**dataclasses.asdict(result), **context})
     kind = f"compare-{compare}" if compare else "bench"

@@ -13,6 +13,7 @@ from timm.models.mlp_mixer import MlpMixer
 
 from mlpvision.bench.compare import DifferentFunctionError, _randomize, check_same_function, compare
 from mlpvision.bench.report import write_docs
+from mlpvision.bench.run import build_for_timing
 from mlpvision.bench.sweep import sweep_circulant
 from mlpvision.bench.timing import matmul_peak, measure, tensor_memory_peak
 from mlpvision.cli import main
@@ -103,3 +104,12 @@ def test_timm_twins_are_registered():
 
     assert all(timm.is_model(twin) for twin in TIMM_TWINS.values())
     assert all(timm.is_model(ours) for ours in TIMM_TWINS)
+
+
+def test_each_model_is_timed_at_its_own_size_unless_told_and_reparam_times_the_inference_form():
+    model = build_for_timing("mlpv_repmlpnet_t256", None, reparam=False)
+    assert model.img_size == (256, 256)
+    assert build_for_timing("mlpv_repmlpnet_t256", 224, reparam=False).img_size == (224, 224)
+    deployed = build_for_timing("mlpv_repmlpnet_t224", None, reparam=True)
+    assert not deployed.training
+    assert all(block.token_mixer.deployed for block in deployed.blocks)
