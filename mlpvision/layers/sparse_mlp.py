@@ -14,7 +14,8 @@ class SparseMlp(nn.Module):
     channel), ``X_H = W_H X + b_H`` along the height axis (one ``H×H`` matrix), and
     ``out = Fuse(concat[X, X_W, X_H])`` with ``Fuse`` a bias-free 1×1 convolution from ``3·C`` to ``C``. The concat
     order is the authors' code's (the paper's Alg. 1 writes ``[X_H, X_W, X]``), so their ``fuse`` weights load
-    unchanged. The pre-activation (BatchNorm, GELU) belongs to the block. Tensors are NCHW ``[B, C, H, W]``.
+    unchanged, as ``fusion`` (timm's ``reparameterize_model`` calls any child attribute named ``fuse``). The
+    pre-activation (BatchNorm, GELU) belongs to the block. Tensors are NCHW ``[B, C, H, W]``.
 
     Args:
         dim: channels.
@@ -28,12 +29,12 @@ class SparseMlp(nn.Module):
         self.grid_size = tuple(grid_size)
         self.mix_width = nn.Linear(grid_size[1], grid_size[1])
         self.mix_height = nn.Linear(grid_size[0], grid_size[0])
-        self.fuse = nn.Conv2d(3 * dim, dim, kernel_size=1, bias=False)
+        self.fusion = nn.Conv2d(3 * dim, dim, kernel_size=1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         along_width = self.mix_width(x)
         along_height = F.linear(x.transpose(-1, -2), self.mix_height.weight, self.mix_height.bias).transpose(-1, -2)
-        return self.fuse(torch.cat([x, along_width, along_height], dim=1))
+        return self.fusion(torch.cat([x, along_width, along_height], dim=1))
 
     @staticmethod
     def token_count(state: dict[str, torch.Tensor]) -> int | None:

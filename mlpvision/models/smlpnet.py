@@ -95,7 +95,7 @@ _SPACH_BLOCK_MODULES = {
     "token_mix.1.BN": "smlp_norm",
     "token_mix.1.proj_h": "token_mixer.mix_width",
     "token_mix.1.proh_w": "token_mixer.mix_height",
-    "token_mix.1.fuse": "token_mixer.fuse",
+    "token_mix.1.fuse": "token_mixer.fusion",
     "channel_mix.1": "mlp_norm",
     "channel_mix.2.net.0": "mlp.fc1",
     "channel_mix.2.net.3": "mlp.fc2",

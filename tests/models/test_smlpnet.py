@@ -42,7 +42,7 @@ def test_sparse_mlp_matches_the_equation_on_a_non_square_grid():
     x = torch.randn(2, channels, rows, cols)
     w_w, b_w = mixer.mix_width.weight, mixer.mix_width.bias
     w_h, b_h = mixer.mix_height.weight, mixer.mix_height.bias
-    fuse = mixer.fuse.weight[:, :, 0, 0]
+    fuse = mixer.fusion.weight[:, :, 0, 0]
     along_w, along_h = torch.zeros_like(x), torch.zeros_like(x)
     for i in range(rows):
         for j in range(cols):
@@ -80,7 +80,7 @@ def test_sparse_mlp_resampling_keeps_the_response_to_a_constant_input():
     assert resized["mix_width.bias"].shape == (3,)
     torch.testing.assert_close(resized["mix_width.weight"] @ torch.ones(3), torch.full((3,), 3.0))
     torch.testing.assert_close(resized["mix_height.weight"] @ torch.ones(8), torch.full((8,), 1.0))
-    assert torch.equal(resized["fuse.weight"], state["fuse.weight"])
+    assert torch.equal(resized["fusion.weight"], state["fusion.weight"])
 
 
 # ---- the authors' checkpoint layout --------------------------------------------------------------------------
@@ -91,7 +91,7 @@ _TO_SPACH = {
     "smlp_norm": "token_mix.{k}.1.BN",
     "token_mixer.mix_width": "token_mix.{k}.1.proj_h",
     "token_mixer.mix_height": "token_mix.{k}.1.proh_w",
-    "token_mixer.fuse": "token_mix.{k}.1.fuse",
+    "token_mixer.fusion": "token_mix.{k}.1.fuse",
     "mlp_norm": "channel_mix.{k}.1",
     "mlp.fc1": "channel_mix.{k}.2.net.0",
     "mlp.fc2": "channel_mix.{k}.2.net.3",
