@@ -24,6 +24,7 @@ the freshly built model before the strict load, so the loaded model is in infere
 import re
 from functools import partial
 
+import torch
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
@@ -46,7 +47,7 @@ class ConvBnFfn(nn.Module):
         self.fc2 = nn.Conv2d(hidden, dim, 1, bias=False)
         self.norm2 = nn.BatchNorm2d(dim)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm2(self.fc2(self.act(self.norm1(self.fc1(x)))))
 
 
