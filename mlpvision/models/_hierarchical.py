@@ -112,7 +112,7 @@ class HierarchicalBackbone(BackboneApi):
         self.stem = stem_fn(in_chans, embed_dims[0])
         rates = iter(drop_path_rates(drop_path_rate, sum(depths), "linear"))
         stride, in_dim = stem_stride, embed_dims[0]
-        stages, self.feature_info, self.stage_grids = [], [], []
+        stages, self.feature_info = [], []
         for index, (depth, dim, stage_stride) in enumerate(zip(depths, embed_dims, stage_strides, strict=True)):
             stride *= stage_stride
             grid = (self.img_size[0] // stride, self.img_size[1] // stride)
@@ -120,7 +120,6 @@ class HierarchicalBackbone(BackboneApi):
             blocks = [block_fn(index, dim, grid, next(rates)) for _ in range(depth)]
             stages.append(HierarchicalStage(downsample, blocks))
             self.feature_info.append(dict(module=f"stages.{index}", num_chs=dim, reduction=stride))
-            self.stage_grids.append(grid)
             in_dim = dim
         self.stages = nn.Sequential(*stages)
         self.norm = norm_layer(embed_dims[-1])
