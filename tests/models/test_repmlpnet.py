@@ -8,7 +8,6 @@ import timm
 import torch
 import torch.nn.functional as F
 
-import mlpvision.models.repmlpnet  # noqa: F401  (registers the names)
 from mlpvision.complexity import count_parameters
 from mlpvision.layers.rep_mlp import RepMlp
 from mlpvision.models import save_weights
