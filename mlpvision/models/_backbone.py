@@ -47,8 +47,9 @@ class BackboneApi(nn.Module):
     """What every mlpvision model shares: input checks, classifier, weight decay groups and weight loading.
 
     Subclasses set ``img_size``, ``in_chans``, ``input_stride`` (the total downsampling), ``size_agnostic``,
-    ``num_features``, ``num_classes``, ``global_pool``, ``head``, ``grad_checkpointing`` and
-    ``checkpoint_filter``, and define ``forward_features`` / ``forward_head``.
+    ``num_features``, ``num_classes``, ``global_pool``, ``stages`` (each with ``blocks``), ``norm``, ``head_drop``,
+    ``head``, ``grad_checkpointing`` and ``checkpoint_filter``, and define ``forward_features`` and ``_pool``
+    (``forward_features``' output → ``[B, C]``).
     """
 
     img_size: tuple[int, int]
@@ -92,8 +93,27 @@ class BackboneApi(nn.Module):
             return checkpoint(block, x, use_reentrant=False)
         return block(x)
 
+    @property
+    def blocks(self) -> list[nn.Module]:
+        """Every block, in order, across stages."""
+        return [block for stage in self.stages for block in stage.blocks]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool, dropout and classify ``forward_features``' output (``pre_logits``: stop before the classifier)."""
+        if self.global_pool:
+            x = self._pool(x)
+        x = self.head_drop(x)
+        return x if pre_logits else self.head(x)
+
+    def _prune_norm_and_head(self, prune_norm: bool, prune_head: bool) -> None:
+        """The end of ``prune_intermediate_layers``: drop the final norm and/or the classifier if asked."""
+        if prune_norm:
+            self.norm = nn.Identity()
+        if prune_head:
+            self.reset_classifier(0, "")
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute block activations in the backward pass (less memory, same result)."""
@@ -239,11 +259,6 @@ class MlpBackbone(BackboneApi):
 
     # ---- timm's model API --------------------------------------------------------------------------------
 
-    @property
-    def blocks(self) -> list[nn.Module]:
-        """Every block, in order, across stages."""
-        return [block for stage in self.stages for block in stage.blocks]
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Unpooled tokens ``[B, N, C]`` after the final norm."""
         self._check_input(x)
@@ -251,13 +266,6 @@ class MlpBackbone(BackboneApi):
         for block in self.blocks:
             x = self._run_block(block, x)
         return self.norm(x.flatten(1, -2))
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pool, dropout and classify ``forward_features``' output (``pre_logits``: stop before the classifier)."""
-        if self.global_pool:
-            x = self._pool(x)
-        x = self.head_drop(x)
-        return x if pre_logits else self.head(x)
 
     def forward_intermediates(
             self,
@@ -292,8 +300,5 @@ class MlpBackbone(BackboneApi):
         take_indices, max_index = feature_take_indices(len(self.blocks), indices)
         stage = self.stages[0]
         stage.blocks = stage.blocks[: max_index + 1]
-        if prune_norm:
-            self.norm = nn.Identity()
-        if prune_head:
-            self.reset_classifier(0, "")
+        self._prune_norm_and_head(prune_norm, prune_head)
         return take_indices

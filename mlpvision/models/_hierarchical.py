@@ -128,11 +128,6 @@ class HierarchicalBackbone(BackboneApi):
         if weight_init is not None:
             weight_init(self)
 
-    @property
-    def blocks(self) -> list[nn.Module]:
-        """Every block, in order, across stages."""
-        return [block for stage in self.stages for block in stage.blocks]
-
     def _run_stage(self, stage: HierarchicalStage, x: torch.Tensor) -> torch.Tensor:
         x = stage.downsample(x)
         for block in stage.blocks:
@@ -150,12 +145,9 @@ class HierarchicalBackbone(BackboneApi):
             x = self._run_stage(stage, x)
         return self._to_nchw(self.norm(x))
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pool, dropout and classify ``forward_features``' output (``pre_logits``: stop before the classifier)."""
-        if self.global_pool:
-            x = x.mean(dim=(2, 3))
-        x = self.head_drop(x)
-        return x if pre_logits else self.head(x)
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The final map ``[B, C, h, w]`` → its mean over the grid, ``[B, C]``."""
+        return x.mean(dim=(2, 3))
 
     def forward_intermediates(
             self,
@@ -193,8 +185,5 @@ class HierarchicalBackbone(BackboneApi):
         """Drop the stages after the last wanted one (and the norm/head if asked)."""
         take_indices, max_index = feature_take_indices(len(self.stages), indices)
         self.stages = self.stages[: max_index + 1]
-        if prune_norm:
-            self.norm = nn.Identity()
-        if prune_head:
-            self.reset_classifier(0, "")
+        self._prune_norm_and_head(prune_norm, prune_head)
         return take_indices
