@@ -1,11 +1,23 @@
-"""timm's model contract, run on every registered name in a tiny configuration (2 blocks, 32 channels, 4x4 grid)."""
+"""timm's model contract on every registered name in a tiny configuration (``tiny_kwargs``).
+
+The feature tests here are the isotropic ones (block maps); the multi-stage ones are in ``test_hierarchical.py``.
+"""
 
 import pytest
 import timm
 import torch
 
-from ..conftest import ISOTROPIC_FAMILIES, randomize_, reference_rows, tiny_kwargs, tiny_model
+from ..conftest import (
+    HIERARCHICAL_FAMILIES,
+    ISOTROPIC_FAMILIES,
+    randomize_,
+    randomize_statistics_,
+    reference_rows,
+    tiny_kwargs,
+    tiny_model,
+)
 
+ALL_NAMES = [row["name"] for row in reference_rows()]
 NAMES = [row["name"] for row in reference_rows(ISOTROPIC_FAMILIES)]
 BATCH = 2
 
@@ -14,7 +26,7 @@ def _input(model: torch.nn.Module) -> torch.Tensor:
     return torch.randn(BATCH, 3, *model.img_size, generator=torch.Generator().manual_seed(1))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_forward_is_finite_and_shaped(name):
     model = tiny_model(name).eval()
     logits = model(_input(model))
@@ -22,7 +34,7 @@ def test_forward_is_finite_and_shaped(name):
     assert torch.isfinite(logits).all()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_every_parameter_gets_a_gradient(name):
     model = randomize_(tiny_model(name)).train()
     model(_input(model)).logsumexp(dim=1).sum().backward()
@@ -32,14 +44,14 @@ def test_every_parameter_gets_a_gradient(name):
         assert param.grad.abs().sum() > 0, f"zero gradient for {param_name}"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_eval_mode_is_deterministic(name):
-    model = randomize_(tiny_model(name, drop_path_rate=0.2, drop_rate=0.2)).eval()
+    model = randomize_statistics_(tiny_model(name, drop_path_rate=0.2, drop_rate=0.2)).eval()
     x = _input(model)
     assert torch.equal(model(x), model(x))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_grad_checkpointing_gives_the_same_output_and_grads(name):
     model = randomize_(tiny_model(name)).train()
     x = _input(model)
@@ -69,9 +81,9 @@ def test_forward_intermediates(name):
     assert tokens[0].shape == (BATCH, model.num_prefix_tokens + grid[0] * grid[1], 32)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_head_api(name):
-    model = randomize_(tiny_model(name)).eval()
+    model = randomize_statistics_(tiny_model(name)).eval()
     x = _input(model)
     features = model.forward_features(x)
     pooled = model.forward_head(features, pre_logits=True)
@@ -94,7 +106,7 @@ def test_features_only(name):
     assert kwargs["img_size"] // reduction == 4
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_no_weight_decay_covers_norms_biases_and_scales(name):
     model = tiny_model(name)
     exempt = model.no_weight_decay()
@@ -106,17 +118,28 @@ def test_no_weight_decay_covers_norms_biases_and_scales(name):
 
 FAMILY_REPRESENTATIVES = ["mlpv_mixer_s16", "mlpv_resmlp_12", "mlpv_gmlp_ti16", "mlpv_ffonly_tiny",
                           "mlpv_mixer_b16_ccs", "mlpv_s2mlp_deep"]
+FAMILY_REPRESENTATIVES += [reference_rows((family,))[0]["name"] for family in HIERARCHICAL_FAMILIES]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
 def test_torch_compile_matches_eager(name):
-    model = randomize_(tiny_model(name)).eval()
+    model = randomize_statistics_(tiny_model(name)).eval()
     x = _input(model)
     with torch.no_grad():
         eager = model(x)
         compiled = torch.compile(model)(x)
     torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+
+
+
+@pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
+def test_timm_reparameterize_model_keeps_the_function(name):
+    """``timm.utils.reparameterize_model`` walks every model (it calls any ``fuse``/``reparameterize`` it finds)."""
+    model = randomize_statistics_(tiny_model(name)).eval()
+    x = _input(model)
+    with torch.no_grad():
+        torch.testing.assert_close(timm.utils.reparameterize_model(model)(x), model(x), rtol=1e-4, atol=1e-4)
 
 
 CHEAP_FULL_SIZE = ["mlpv_mixer_s32", "mlpv_resmlp_12", "mlpv_gmlp_ti16", "mlpv_ffonly_tiny"]

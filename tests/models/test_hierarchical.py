@@ -1,4 +1,5 @@
-"""timm's model contract and multi-scale features on every multi-stage name, in tiny configurations."""
+"""Multi-stage names beyond the shared contract (``test_contract.py``, ``test_input_size.py``): stage feature maps,
+an FPN on ``features_only``, resampled loading, weight downloads, re-parameterisation."""
 
 import pytest
 import timm
@@ -9,7 +10,6 @@ from mlpvision.models import save_weights
 
 from ..conftest import (
     HIERARCHICAL_FAMILIES,
-    randomize_,
     randomize_statistics_,
     reference_rows,
     tiny_kwargs,
@@ -26,51 +26,6 @@ def _input(model: nn.Module, size: tuple[int, int] | None = None) -> torch.Tenso
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_forward_is_finite_and_shaped(name):
-    model = tiny_model(name).eval()
-    logits = model(_input(model))
-    assert logits.shape == (BATCH, 10)
-    assert torch.isfinite(logits).all()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_every_parameter_gets_a_gradient(name):
-    model = randomize_(tiny_model(name)).train()
-    model(_input(model)).logsumexp(dim=1).sum().backward()
-    for param_name, param in model.named_parameters():
-        assert param.grad is not None, f"no gradient for {param_name}"
-        assert torch.isfinite(param.grad).all(), param_name
-        assert param.grad.abs().sum() > 0, f"zero gradient for {param_name}"
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_eval_mode_is_deterministic(name):
-    model = randomize_statistics_(tiny_model(name, drop_path_rate=0.2, drop_rate=0.2)).eval()
-    x = _input(model)
-    assert torch.equal(model(x), model(x))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_grad_checkpointing_gives_the_same_output_and_grads(name):
-    model = randomize_statistics_(tiny_model(name)).eval()  # eval: BatchNorm statistics stay put between passes
-    x = _input(model)
-    plain = model(x)
-    plain.sum().backward()
-    plain_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
-    model.zero_grad()
-    model.set_grad_checkpointing(True)
-    model.train()
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.eval()
-    checkpointed = model(x)
-    checkpointed.sum().backward()
-    torch.testing.assert_close(checkpointed, plain, rtol=1e-5, atol=1e-5)
-    for n, p in model.named_parameters():
-        torch.testing.assert_close(p.grad, plain_grads[n], rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.parametrize("name", NAMES)
 def test_forward_intermediates_are_the_stage_maps(name):
     model = randomize_statistics_(tiny_model(name)).eval()
     x = _input(model)
@@ -82,26 +37,6 @@ def test_forward_intermediates_are_the_stage_maps(name):
         assert feature_map.shape == (BATCH, info["num_chs"], x.shape[2] // reduction, x.shape[3] // reduction)
     last_two = model.forward_intermediates(x, indices=2, intermediates_only=True)
     assert [m.shape for m in last_two] == [m.shape for m in maps[-2:]]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_head_api(name):
-    model = randomize_statistics_(tiny_model(name)).eval()
-    x = _input(model)
-    pooled = model.forward_head(model.forward_features(x), pre_logits=True)
-    assert pooled.shape == (BATCH, model.num_features) == (BATCH, model.head_hidden_size)
-    torch.testing.assert_close(model.get_classifier()(pooled), model(x))
-    model.reset_classifier(0)
-    assert model(x).shape == (BATCH, model.num_features)
-    model.reset_classifier(7)
-    assert model(x).shape == (BATCH, 7)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_no_weight_decay_covers_norms_and_biases(name):
-    model = tiny_model(name)
-    exempt = model.no_weight_decay()
-    assert exempt == {n for n, p in model.named_parameters() if p.ndim <= 1}
 
 
 class TinyFpn(nn.Module):
@@ -143,21 +78,6 @@ def test_features_only_drives_an_fpn_and_backpropagates(name):
 
 
 @pytest.mark.parametrize("name", FIXED_SIZE)
-def test_wrong_size_names_the_built_size_and_the_fix(name):
-    model = tiny_model(name)
-    side = model.img_size[0]
-    with pytest.raises(ValueError, match=rf"built for {side}x{side} images, got {2 * side}x{side}.*img_size="):
-        model(torch.randn(1, 3, 2 * side, side))
-
-
-@pytest.mark.parametrize("name", FIXED_SIZE)
-def test_non_square_build(name):
-    stride = tiny_model(name).input_stride
-    model = tiny_model(name, img_size=(2 * stride, 3 * stride)).eval()
-    assert model(torch.randn(BATCH, 3, 2 * stride, 3 * stride)).shape == (BATCH, 10)
-
-
-@pytest.mark.parametrize("name", FIXED_SIZE)
 def test_checkpoint_loads_unchanged_at_its_size_and_resampled_at_another(name, tmp_path):
     source = randomize_statistics_(tiny_model(name)).eval()
     save_weights(source, tmp_path / "w.safetensors")
@@ -185,16 +105,6 @@ def test_cyclemlp_takes_any_multiple_of_its_stride():
     assert [m.shape[-2:] for m in maps] == [(24, 16), (12, 8), (6, 4), (3, 2)]
     with pytest.raises(ValueError, match="positive multiples of 32"):
         model(torch.randn(1, 3, 80, 96))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("family", HIERARCHICAL_FAMILIES)
-def test_torch_compile_matches_eager(family):
-    name = reference_rows((family,))[0]["name"]
-    model = randomize_statistics_(tiny_model(name)).eval()
-    x = _input(model)
-    with torch.no_grad():
-        torch.testing.assert_close(torch.compile(model)(x), model(x), rtol=1e-4, atol=1e-4)
 
 
 URL_NAMES = [name for name in NAMES if timm.models.get_pretrained_cfg(name).url]

@@ -7,9 +7,9 @@ import torch
 from mlpvision.layers import resize_token_axis
 from mlpvision.models import save_weights
 
-from ..conftest import ISOTROPIC_FAMILIES, randomize_, reference_rows, tiny_kwargs, tiny_model
+from ..conftest import randomize_, reference_rows, tiny_model
 
-GRID_SIZED = [row["name"] for row in reference_rows(ISOTROPIC_FAMILIES) if row["family"] != "s2mlp"]
+GRID_SIZED = [row["name"] for row in reference_rows() if not tiny_model(row["name"]).size_agnostic]
 RESAMPLED = ["mlpv_mixer_s16", "mlpv_resmlp_12", "mlpv_gmlp_s16", "mlpv_ffonly_tiny", "mlpv_mixer_b16_ccs",
              "mlpv_resmlp_36_ccs"]
 
@@ -43,9 +43,9 @@ def test_s2mlp_takes_any_multiple_of_the_patch():
 
 @pytest.mark.parametrize("name", GRID_SIZED)
 def test_non_square_build(name):
-    patch = tiny_kwargs(name)["img_size"] // 4
-    model = tiny_model(name, img_size=(3 * patch, 5 * patch)).eval()
-    assert model(torch.randn(2, 3, 3 * patch, 5 * patch)).shape == (2, 10)
+    stride = tiny_model(name).input_stride
+    model = tiny_model(name, img_size=(3 * stride, 5 * stride)).eval()
+    assert model(torch.randn(2, 3, 3 * stride, 5 * stride)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("name", RESAMPLED)
