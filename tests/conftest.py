@@ -4,6 +4,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 
 import mlpvision
@@ -47,6 +48,19 @@ def tiny_model(name: str, **kwargs) -> torch.nn.Module:
     """``name`` built tiny (see ``tiny_kwargs``) with a fixed seed; extra keywords override."""
     torch.manual_seed(0)
     return mlpvision.create_model(name, **{**tiny_kwargs(name), **kwargs})
+
+
+def load_file(name: str, path, **kwargs) -> torch.nn.Module:
+    """``name`` with weights from a local file, through timm's ``pretrained_cfg_overlay`` (as a user loads them)."""
+    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs).eval()
+
+
+def noise_logits(model: torch.nn.Module, size: int | tuple[int, int] = 64, batch: int = 2) -> torch.Tensor:
+    """The eval-mode logits of a fixed noise batch (seed 3) of ``size`` (a side or (H, W))."""
+    height, width = (size, size) if isinstance(size, int) else size
+    x = torch.randn(batch, 3, height, width, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        return model.eval()(x)
 
 
 def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

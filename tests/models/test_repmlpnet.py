@@ -12,7 +12,7 @@ from mlpvision.complexity import count_parameters
 from mlpvision.layers.rep_mlp import RepMlp
 from mlpvision.models import save_weights
 
-from ..conftest import randomize_statistics_, reference_rows
+from ..conftest import load_file, noise_logits, randomize_statistics_, reference_rows
 
 TINY = dict(depths=(1, 1, 1, 1), embed_dim=32, img_size=64, num_classes=10)
 # spec §1: parameters after the official locality_injection()
@@ -27,14 +27,6 @@ def _random_model(name: str = "mlpv_repmlpnet_t224", **kwargs) -> torch.nn.Modul
     return randomize_statistics_(model).eval()
 
 
-def _logits(model: torch.nn.Module, size: int = 64) -> torch.Tensor:
-    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        return model.eval()(x)
-
-
-def _load(name: str, path, **kwargs) -> torch.nn.Module:
-    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs).eval()
 
 
 # ---- the RepMLP Block ----------------------------------------------------------------------------------------
@@ -108,12 +100,12 @@ def test_locality_injection_is_exact_in_float64():
 
 def test_reparameterize_model_keeps_the_logits():
     model = _random_model()
-    expected = _logits(model)
+    expected = noise_logits(model)
     deployed = timm.utils.reparameterize_model(model)
     keys = deployed.state_dict().keys()
     assert "stages.0.blocks.0.token_mixer.fc3.bias" in keys
     assert not any(".fc3_norm." in key or ".local_perceptron." in key for key in keys)
-    torch.testing.assert_close(_logits(deployed), expected, rtol=0, atol=1e-4)
+    torch.testing.assert_close(noise_logits(deployed), expected, rtol=0, atol=1e-4)
     # per block: +s·h·w (FC3 bias), −2s (FC3 BN), −(1 + 2)s and −(9 + 2)s (the 1×1 and 3×3 conv + BN branches)
     mixers = [m for m in model.modules() if isinstance(m, RepMlp)]
     change = sum(m.share_sets * (m.grid_size[0] * m.grid_size[1] - 16) for m in mixers)
@@ -166,9 +158,9 @@ def test_official_layout_has_the_release_keys():
 def test_official_training_form_checkpoint(tmp_path):
     model = _random_model()
     torch.save(_to_official(model.state_dict()), tmp_path / "RepMLPNet-T224-train-acc76.62.pth")
-    loaded = _load("mlpv_repmlpnet_t224", tmp_path / "RepMLPNet-T224-train-acc76.62.pth", **TINY)
+    loaded = load_file("mlpv_repmlpnet_t224", tmp_path / "RepMLPNet-T224-train-acc76.62.pth", **TINY)
     assert not any(m.deployed for m in loaded.modules() if isinstance(m, RepMlp))
-    assert torch.equal(_logits(loaded), _logits(model))
+    assert torch.equal(noise_logits(loaded), noise_logits(model))
 
 
 def test_official_inference_form_checkpoint_builds_the_inference_form(tmp_path):
@@ -177,10 +169,10 @@ def test_official_inference_form_checkpoint_builds_the_inference_form(tmp_path):
     assert "stages.0.0.repmlp_block.fc3.bias" in official
     assert not any("repconv" in key or "fc3_bn" in key for key in official)
     torch.save({"model": official}, tmp_path / "RepMLPNet-T224-deploy.pth")
-    loaded = _load("mlpv_repmlpnet_t224", tmp_path / "RepMLPNet-T224-deploy.pth", **TINY)
+    loaded = load_file("mlpv_repmlpnet_t224", tmp_path / "RepMLPNet-T224-deploy.pth", **TINY)
     assert all(m.deployed for m in loaded.modules() if isinstance(m, RepMlp))
     assert count_parameters(loaded) == count_parameters(model)
-    assert torch.equal(_logits(loaded), _logits(model))
+    assert torch.equal(noise_logits(loaded), noise_logits(model))
 
 
 @pytest.mark.parametrize("deploy", [False, True])
@@ -190,14 +182,14 @@ def test_checkpoint_loads_at_another_img_size(deploy, tmp_path):
         model = timm.utils.reparameterize_model(model)
     save_weights(model, tmp_path / "w.safetensors")
     torch.save(_to_official(model.state_dict()), tmp_path / "official.pth")  # no metadata: square grids assumed
-    same = _load("mlpv_repmlpnet_t224", tmp_path / "w.safetensors", **TINY)
-    assert torch.equal(_logits(same), _logits(model))
+    same = load_file("mlpv_repmlpnet_t224", tmp_path / "w.safetensors", **TINY)
+    assert torch.equal(noise_logits(same), noise_logits(model))
     for path in ("w.safetensors", "official.pth"):
-        larger = _load("mlpv_repmlpnet_t224", tmp_path / path, **{**TINY, "img_size": 96})
+        larger = load_file("mlpv_repmlpnet_t224", tmp_path / path, **{**TINY, "img_size": 96})
         fc3 = larger.stages[0].blocks[0].token_mixer.fc3
         assert fc3.weight.shape == (24 * 24, 24 * 24, 1, 1)
         assert (fc3.bias is not None) == deploy
-        assert torch.isfinite(_logits(larger, 96)).all()
+        assert torch.isfinite(noise_logits(larger, 96)).all()
 
 
 # ---- full-size counts ----------------------------------------------------------------------------------------

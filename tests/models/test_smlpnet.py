@@ -9,7 +9,7 @@ import torch
 from mlpvision.layers.sparse_mlp import SparseMlp
 from mlpvision.models import save_weights
 
-from ..conftest import randomize_, randomize_statistics_, reference_rows
+from ..conftest import load_file, noise_logits, randomize_, randomize_statistics_, reference_rows
 
 ROWS = reference_rows(("smlpnet",))
 NAMES = [row["name"] for row in ROWS]
@@ -21,14 +21,6 @@ def _tiny(name: str, **kwargs) -> torch.nn.Module:
     return timm.create_model(name, **{**TINY, **kwargs})
 
 
-def _logits(model: torch.nn.Module, size: tuple[int, int] = (64, 64)) -> torch.Tensor:
-    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        return model.eval()(x)
-
-
-def _load(name: str, path, **kwargs) -> torch.nn.Module:
-    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs).eval()
 
 
 # ---- the sparse MLP --------------------------------------------------------------------------------------------
@@ -148,14 +140,15 @@ def test_spach_checkpoint_loads_with_identical_logits(name, tmp_path):
     depths = (1, 2, 1, 1)
     model = randomize_statistics_(_tiny(name, depths=depths))
     torch.save({"model": _to_spach(model.state_dict(), depths)}, tmp_path / "smlp.pth")
-    loaded = _load(name, tmp_path / "smlp.pth", **{**TINY, "depths": depths})
-    assert torch.equal(_logits(loaded), _logits(model))
+    loaded = load_file(name, tmp_path / "smlp.pth", **{**TINY, "depths": depths})
+    assert torch.equal(noise_logits(loaded), noise_logits(model))
 
 
 def test_own_checkpoint_passes_the_filter_unchanged(tmp_path):
     model = randomize_statistics_(_tiny("mlpv_smlpnet_s"))
     save_weights(model, tmp_path / "w.safetensors")
-    assert torch.equal(_logits(_load("mlpv_smlpnet_s", tmp_path / "w.safetensors", **TINY)), _logits(model))
+    loaded = load_file("mlpv_smlpnet_s", tmp_path / "w.safetensors", **TINY)
+    assert torch.equal(noise_logits(loaded), noise_logits(model))
 
 
 # ---- input sizes ----------------------------------------------------------------------------------------------
@@ -170,10 +163,10 @@ def test_checkpoint_loads_unchanged_at_its_size_and_resampled_at_another(spach_l
     else:
         path = tmp_path / "w.safetensors"
         save_weights(source, path)
-    same = _load("mlpv_smlpnet_t", path, **TINY)
-    assert torch.equal(_logits(same), _logits(source))
-    other = _load("mlpv_smlpnet_t", path, **{**TINY, "img_size": (96, 128)})
-    assert torch.isfinite(_logits(other, (96, 128))).all()
+    same = load_file("mlpv_smlpnet_t", path, **TINY)
+    assert torch.equal(noise_logits(same), noise_logits(source))
+    other = load_file("mlpv_smlpnet_t", path, **{**TINY, "img_size": (96, 128)})
+    assert torch.isfinite(noise_logits(other, (96, 128))).all()
     mixer = other.stages[0].blocks[0].token_mixer
     assert mixer.mix_height.weight.shape == (24, 24)
     assert mixer.mix_width.weight.shape == (32, 32)

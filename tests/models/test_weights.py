@@ -16,7 +16,7 @@ from timm.models.mlp_mixer import Affine, MlpMixer, ResBlock, SpatialGatingBlock
 
 from mlpvision.models import CheckpointMismatchError, save_weights
 
-from ..conftest import randomize_, tiny_model
+from ..conftest import load_file, noise_logits, randomize_, tiny_model
 
 TINY = dict(img_size=64, patch_size=16, num_blocks=2, embed_dim=32, num_classes=10)
 TIMM_TINY_TWINS = {
@@ -30,37 +30,29 @@ FULL_SIZE_TWINS = {"mlpv_mixer_s32": "mixer_s32_224", "mlpv_resmlp_12": "resmlp_
                    "mlpv_gmlp_ti16": "gmlp_ti16_224"}
 
 
-def _load(name: str, path, **kwargs) -> torch.nn.Module:
-    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs).eval()
-
-
-def _logits(model: torch.nn.Module, size: int = 64, batch: int = 2) -> torch.Tensor:
-    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        return model.eval()(x)
 
 
 def test_own_safetensors_round_trip(tmp_path):
     model = randomize_(tiny_model("mlpv_resmlp_12"))
     save_weights(model, tmp_path / "w.safetensors")
-    loaded = _load("mlpv_resmlp_12", tmp_path / "w.safetensors", depth=2, embed_dim=32, img_size=64, num_classes=10)
-    assert torch.equal(_logits(loaded), _logits(model))
+    loaded = load_file("mlpv_resmlp_12", tmp_path / "w.safetensors", depth=2, embed_dim=32, img_size=64, num_classes=10)
+    assert torch.equal(noise_logits(loaded), noise_logits(model))
 
 
 @pytest.mark.parametrize("name", TIMM_TINY_TWINS)
 def test_timm_checkpoint_gives_timm_logits(name, tmp_path):
     reference = randomize_(TIMM_TINY_TWINS[name]()).eval()
     torch.save(reference.state_dict(), tmp_path / "timm.pth")
-    ours = _load(name, tmp_path / "timm.pth", depth=2, embed_dim=32, img_size=64, num_classes=10)
-    torch.testing.assert_close(_logits(ours), _logits(reference), rtol=0, atol=1e-5)
+    ours = load_file(name, tmp_path / "timm.pth", depth=2, embed_dim=32, img_size=64, num_classes=10)
+    torch.testing.assert_close(noise_logits(ours), noise_logits(reference), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize(("name", "timm_name"), FULL_SIZE_TWINS.items())
 def test_full_size_timm_checkpoint_gives_timm_logits(name, timm_name, tmp_path):
     reference = randomize_(timm.create_model(timm_name)).eval()
     torch.save({"state_dict": reference.state_dict()}, tmp_path / "timm.pth")  # nested, as timm's train.py saves
-    ours = _load(name, tmp_path / "timm.pth")
-    torch.testing.assert_close(_logits(ours, 224, 1), _logits(reference, 224, 1), rtol=0, atol=1e-5)
+    ours = load_file(name, tmp_path / "timm.pth")
+    torch.testing.assert_close(noise_logits(ours, 224, 1), noise_logits(reference, 224, 1), rtol=0, atol=1e-5)
 
 
 def _to_official_resmlp(state: dict) -> dict:
@@ -79,9 +71,9 @@ def test_official_resmlp_state_dict(tmp_path):
     assert "blocks.0.gamma_1" in official
     assert official["blocks.0.norm1.alpha"].shape == (32,)
     torch.save(official, tmp_path / "resmlp_12_no_dist.pth")  # a bare state dict, as the release files
-    ours = _load("mlpv_resmlp_12", tmp_path / "resmlp_12_no_dist.pth", depth=2, embed_dim=32, img_size=64,
+    ours = load_file("mlpv_resmlp_12", tmp_path / "resmlp_12_no_dist.pth", depth=2, embed_dim=32, img_size=64,
                  num_classes=10)
-    torch.testing.assert_close(_logits(ours), _logits(reference), rtol=0, atol=1e-5)
+    torch.testing.assert_close(noise_logits(ours), noise_logits(reference), rtol=0, atol=1e-5)
 
 
 def _to_jax_mixer(state: dict) -> dict:
@@ -105,8 +97,8 @@ def _to_jax_mixer(state: dict) -> dict:
 def test_official_jax_mixer_npz(tmp_path):
     reference = randomize_(TIMM_TINY_TWINS["mlpv_mixer_s16"]()).eval()
     np.savez(tmp_path / "Mixer-B_16.npz", **_to_jax_mixer(reference.state_dict()))
-    ours = _load("mlpv_mixer_s16", tmp_path / "Mixer-B_16.npz", depth=2, embed_dim=32, img_size=64, num_classes=10)
-    torch.testing.assert_close(_logits(ours), _logits(reference), rtol=0, atol=1e-5)
+    ours = load_file("mlpv_mixer_s16", tmp_path / "Mixer-B_16.npz", depth=2, embed_dim=32, img_size=64, num_classes=10)
+    torch.testing.assert_close(noise_logits(ours), noise_logits(reference), rtol=0, atol=1e-5)
 
 
 def _to_official_ffonly(state: dict) -> dict:
@@ -142,9 +134,9 @@ def test_official_ffonly_layout_matches_the_release_keys():
 def test_official_ffonly_checkpoint(tmp_path):
     model = randomize_(tiny_model("mlpv_ffonly_tiny"))
     torch.save({"model": _to_official_ffonly(model.state_dict()), "epoch": 299}, tmp_path / "linear-tiny.pth")
-    loaded = _load("mlpv_ffonly_tiny", tmp_path / "linear-tiny.pth", depth=2, embed_dim=32, img_size=64,
+    loaded = load_file("mlpv_ffonly_tiny", tmp_path / "linear-tiny.pth", depth=2, embed_dim=32, img_size=64,
                    num_classes=10)
-    assert torch.equal(_logits(loaded), _logits(model))
+    assert torch.equal(noise_logits(loaded), noise_logits(model))
 
 
 # ---- checkpoints that do not fit --------------------------------------------------------------------------
@@ -153,7 +145,7 @@ def test_official_ffonly_checkpoint(tmp_path):
 def test_checkpoint_of_another_family_lists_the_keys(tmp_path):
     torch.save(randomize_(TIMM_TINY_TWINS["mlpv_resmlp_12"]()).state_dict(), tmp_path / "resmlp.pth")
     with pytest.raises(CheckpointMismatchError) as error:
-        _load("mlpv_mixer_s16", tmp_path / "resmlp.pth", depth=2, embed_dim=32, img_size=64, num_classes=10)
+        load_file("mlpv_mixer_s16", tmp_path / "resmlp.pth", depth=2, embed_dim=32, img_size=64, num_classes=10)
     message = str(error.value)
     assert "does not fit mlpv_mixer_s16" in message
     assert "missing keys: " in message
@@ -165,7 +157,7 @@ def test_checkpoint_of_another_family_lists_the_keys(tmp_path):
 def test_checkpoint_with_other_shapes_is_refused(tmp_path):
     save_weights(randomize_(tiny_model("mlpv_mixer_s16", embed_dim=48)), tmp_path / "w.safetensors")
     with pytest.raises(CheckpointMismatchError, match=r"mis-shaped keys: .*checkpoint \(48"):
-        _load("mlpv_mixer_s16", tmp_path / "w.safetensors", depth=2, embed_dim=32, img_size=64, num_classes=10)
+        load_file("mlpv_mixer_s16", tmp_path / "w.safetensors", depth=2, embed_dim=32, img_size=64, num_classes=10)
 
 
 def test_missing_key_is_refused(tmp_path):
@@ -173,13 +165,13 @@ def test_missing_key_is_refused(tmp_path):
     del state["blocks.1.mlp_channels.fc2.bias"]
     torch.save(state, tmp_path / "partial.pth")
     with pytest.raises(CheckpointMismatchError, match=r"missing keys: stages\.0\.blocks\.1\.mlp\.fc2\.bias"):
-        _load("mlpv_mixer_s16", tmp_path / "partial.pth", depth=2, embed_dim=32, img_size=64, num_classes=10)
+        load_file("mlpv_mixer_s16", tmp_path / "partial.pth", depth=2, embed_dim=32, img_size=64, num_classes=10)
 
 
 def test_safetensors_of_another_architecture_is_refused(tmp_path):
     save_weights(tiny_model("mlpv_gmlp_s16"), tmp_path / "gmlp.safetensors")
     with pytest.raises(CheckpointMismatchError, match="holds weights of mlpv_gmlp_s16, not mlpv_gmlp_ti16"):
-        _load("mlpv_gmlp_ti16", tmp_path / "gmlp.safetensors", depth=2, embed_dim=32, img_size=64, num_classes=10)
+        load_file("mlpv_gmlp_ti16", tmp_path / "gmlp.safetensors", depth=2, embed_dim=32, img_size=64, num_classes=10)
 
 
 def test_pickled_objects_are_not_executed(tmp_path):
@@ -189,18 +181,18 @@ def test_pickled_objects_are_not_executed(tmp_path):
 
     torch.save({"model": Payload()}, tmp_path / "evil.pth")
     with pytest.raises(CheckpointMismatchError, match="cannot read"):
-        _load("mlpv_mixer_s16", tmp_path / "evil.pth", depth=2, embed_dim=32, img_size=64, num_classes=10)
+        load_file("mlpv_mixer_s16", tmp_path / "evil.pth", depth=2, embed_dim=32, img_size=64, num_classes=10)
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
-        _load("mlpv_mixer_s16", tmp_path / "nope.pth")
+        load_file("mlpv_mixer_s16", tmp_path / "nope.pth")
 
 
 def test_other_number_of_classes_keeps_a_fresh_head(tmp_path, caplog):
     model = randomize_(tiny_model("mlpv_mixer_s16"))
     save_weights(model, tmp_path / "w.safetensors")
-    loaded = _load("mlpv_mixer_s16", tmp_path / "w.safetensors", depth=2, embed_dim=32, img_size=64, num_classes=3)
+    loaded = load_file("mlpv_mixer_s16", tmp_path / "w.safetensors", depth=2, embed_dim=32, img_size=64, num_classes=3)
     torch.testing.assert_close(loaded.forward_features(torch.ones(1, 3, 64, 64)),
                                model.eval().forward_features(torch.ones(1, 3, 64, 64)))
     assert "classifier head.weight not loaded" in caplog.text
@@ -214,7 +206,7 @@ def test_gelu_tanh_option_matches_the_flax_activation():
     assert activations == {"tanh"}
     randomize_(exact)
     tanh.load_state_dict(exact.state_dict())
-    assert not torch.equal(_logits(tanh), _logits(exact))
+    assert not torch.equal(noise_logits(tanh), noise_logits(exact))
 
 
 def test_folded_resmlp_block_computes_the_plain_block():
