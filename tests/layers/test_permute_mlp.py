@@ -21,28 +21,27 @@ def test_split_attention_is_a_per_channel_softmax_over_branches():
     torch.testing.assert_close(split_attention(branches, reweight), expected)
 
 
+def _mix_rows_by_loops(x: torch.Tensor, weight: torch.Tensor, segment_size: int) -> torch.Tensor:
+    """For each column w and segment g, the vector (h, s) ↦ x[h, w, g·S + s] multiplied by ``weight``."""
+    rows, columns, channels = x.shape
+    out = torch.empty_like(x)
+    for w in range(columns):
+        for g in range(channels // segment_size):
+            vector = torch.stack([x[h, w, g * segment_size + s] for h in range(rows) for s in range(segment_size)])
+            mixed = weight @ vector
+            for h in range(rows):
+                for s in range(segment_size):
+                    out[h, w, g * segment_size + s] = mixed[h * segment_size + s]
+    return out
+
+
 def test_height_and_width_branches_mix_row_channel_segments():
-    """Height branch: for each column w and segment g, the vector (h, s) ↦ x[h, w, g·S + s] goes through mlp_h."""
+    """Height branch: ``mlp_h`` over (row, channel-in-segment) per column; width branch: the same along rows."""
     torch.manual_seed(0)
     mixer = WeightedPermuteMlp(dim=8, grid_size=(3, 5), segment_dim=4).double()  # S = 2
     x = torch.randn(1, 3, 5, 8, dtype=torch.float64)
-    size = 2
-    h_expected = torch.empty_like(x)
-    for w in range(5):
-        for g in range(4):
-            vector = torch.stack([x[0, h, w, g * size + s] for h in range(3) for s in range(size)])
-            mixed = mixer.mlp_h.weight @ vector
-            for h in range(3):
-                for s in range(size):
-                    h_expected[0, h, w, g * size + s] = mixed[h * size + s]
-    w_expected = torch.empty_like(x)
-    for h in range(3):
-        for g in range(4):
-            vector = torch.stack([x[0, h, w, g * size + s] for w in range(5) for s in range(size)])
-            mixed = mixer.mlp_w.weight @ vector
-            for w in range(5):
-                for s in range(size):
-                    w_expected[0, h, w, g * size + s] = mixed[w * size + s]
+    h_expected = _mix_rows_by_loops(x[0], mixer.mlp_h.weight, 2)[None]
+    w_expected = _mix_rows_by_loops(x[0].transpose(0, 1), mixer.mlp_w.weight, 2).transpose(0, 1)[None]
     expected = mixer.proj(split_attention([h_expected, w_expected, mixer.mlp_c(x)], mixer.reweight))
     torch.testing.assert_close(mixer(x), expected)
 
