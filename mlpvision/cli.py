@@ -7,6 +7,7 @@ exit with status 2; anything else is a bug and keeps its traceback.
 import argparse
 import dataclasses
 import json
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -76,42 +77,136 @@ def _key_values(items: list[str]) -> dict[str, Any]:
     return pairs
 
 
+class _KeyValues(argparse.Action):
+    """``--model-kwargs KEY=VALUE ...`` (timm's form) into a dict; a ``--config`` file gives the mapping itself."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        try:
+            setattr(namespace, self.dest, _key_values(values))
+        except UsageError as error:
+            raise argparse.ArgumentError(self, str(error)) from None
+
+
+class _Values(argparse.Action):
+    """Several values after one flag (``--scale 0.5 1``, ``--img-size 32 48``): a tuple, or the value when one
+    is given and the field also takes a single value. Converted here rather than by ``type`` so that a
+    ``--config`` file's value (a number or a list) passes through to ``TrainConfig.validate`` unchanged."""
+
+    def __init__(self, *args: Any, convert: Callable[[str], Any], single: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.convert = convert
+        self.single = single
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        try:
+            items = tuple(self.convert(value) for value in values)
+        except argparse.ArgumentTypeError as error:
+            raise argparse.ArgumentError(self, str(error)) from None
+        setattr(namespace, self.dest, items[0] if self.single and len(items) == 1 else items)
+
+
+class _Converter:
+    """``str → kind`` for one flag value (``none`` → ``None`` where the field is optional); typed values from a
+    ``--config`` file pass as they are, to be checked by ``TrainConfig.validate``."""
+
+    NAMES = {int: "an integer", float: "a number", str: "a string"}
+
+    def __init__(self, kind: type, optional: bool) -> None:
+        self.kind = kind
+        self.optional = optional
+        self.__name__ = kind.__name__
+
+    def __call__(self, text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        if self.optional and text.lower() in ("none", "null"):
+            return None
+        try:
+            return self.kind(text)
+        except ValueError:
+            expected = self.NAMES.get(self.kind, self.kind.__name__) + (" or none" if self.optional else "")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+    def __repr__(self) -> str:
+        return self.kind.__name__ + (" | none" if self.optional else "")
+
+
+def _flag_options(hint: Any) -> dict[str, Any]:
+    """``add_argument`` keywords for a ``TrainConfig`` field of type ``hint``: new fields need no CLI edit."""
+    import types
+    import typing
+
+    from jsonargparse import ActionYesNo
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    members = args if origin in (typing.Union, types.UnionType) else (hint,)
+    optional = type(None) in members
+    members = tuple(member for member in members if member is not type(None))
+    tuples = [member for member in members if typing.get_origin(member) is tuple]
+    scalars = [member for member in members if member in (int, float, str)]
+    if members == (bool,):
+        return {"action": ActionYesNo(no_prefix="no-")}
+    if len(members) == 1 and typing.get_origin(members[0]) is dict:
+        return {"action": _KeyValues, "nargs": "+", "metavar": "KEY=VALUE"}
+    if len(tuples) == 1 and all(arg == typing.get_args(tuples[0])[0] for arg in typing.get_args(tuples[0])):
+        element = typing.get_args(tuples[0])[0]
+        single = element in scalars
+        return {"action": _Values, "convert": _Converter(element, False), "single": single,
+                "nargs": "+" if single else len(typing.get_args(tuples[0]))}
+    if len(members) == 1 and scalars:
+        return {"type": _Converter(scalars[0], optional)}
+    return {"type": hint}  # any other form: jsonargparse's own type-hint parsing
+
+
+def train_parser() -> Any:
+    """``mlpvision train``'s flags, one per ``TrainConfig`` field, by jsonargparse; ``--config FILE.yaml`` too."""
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    from .train.config import TrainConfig, _hints, flag
+
+    parser = ArgumentParser(
+        prog="mlpvision train", exit_on_error=False,
+        description="Train a model; every flag that is not given comes from the recipe, then from the defaults.",
+    )
+    parser.add_argument("--config", action=ActionConfigFile,
+                        help="a YAML file of settings, keys as in a run's config.yaml; flags after it win")
+    hints = _hints()
+    for config_field in dataclasses.fields(TrainConfig):
+        default = (config_field.default_factory() if config_field.default is dataclasses.MISSING
+                   else config_field.default)  # shown in --help; parse_args(defaults=False) leaves it out
+        parser.add_argument(flag(config_field.name), dest=config_field.name, default=default,
+                            help=config_field.metadata.get("help", ""), **_flag_options(hints[config_field.name]))
+    return parser
+
+
 def train_command(args: argparse.Namespace) -> None:
     """Train a model; every flag that was not given comes from the recipe."""
-    from .train import resolve_config, train
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-    overrides = {key: value for key, value in vars(args).items() if key not in ("command", "handler")}
-    if "model_kwargs" in overrides:
-        overrides["model_kwargs"] = _key_values(overrides["model_kwargs"])
-    for pair in ("scale", "ratio"):
-        if pair in overrides:
-            overrides[pair] = tuple(overrides[pair])
-    if overrides.get("aa") in ("none", "None", ""):
-        overrides["aa"] = None
-    train(resolve_config(overrides))
+    from .train import resolve_config, train
+    from .train.checkpoint import CheckpointWriteError
+
+    try:
+        overrides = train_parser().parse_args(args.argv, defaults=False).as_dict()
+    except argparse.ArgumentError as error:
+        message = " ".join(line.strip() for line in str(error).splitlines())
+        message = re.sub(r'Parser key "(\w+)":', lambda key: f"--{key.group(1).replace('_', '-')}:", message)
+        if message.startswith("unrecognized arguments") and {"true", "false", "yes", "no"} & set(args.argv):
+            message += " (a boolean flag takes no value: --model-ema or --no-model-ema)"
+        raise UsageError(message) from None
+    overrides.pop("config", None)
+    try:
+        train(resolve_config(overrides))
+    except (CheckpointWriteError, MisconfigurationException) as error:
+        raise UsageError(str(error).splitlines()[0]) from None
 
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
-    from .train.config import TrainConfig
-
-    parser = subparsers.add_parser(
-        "train", help="train a model (default: a small Mixer on the embedded 8x8 digits, about a minute on 2 cores)",
-        argument_default=argparse.SUPPRESS,
+    # listed here for `mlpvision --help`; main() hands everything after `train` to train_parser()
+    subparsers.add_parser(
+        "train", add_help=False,
+        help="train a model (default: a small Mixer on the embedded 8x8 digits, about a minute on 2 cores)",
     )
-    for config_field in dataclasses.fields(TrainConfig):
-        flag = "--" + config_field.name.replace("_", "-")
-        help_text = config_field.metadata.get("help", "")
-        kind = str(config_field.type)
-        if config_field.name == "model_kwargs":
-            parser.add_argument(flag, nargs="+", metavar="KEY=VALUE", help=help_text)
-        elif config_field.name in ("scale", "ratio"):
-            parser.add_argument(flag, nargs=2, type=float, metavar=("MIN", "MAX"), help=help_text)
-        elif kind == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
-        else:
-            value_type = int if "int" in kind else float if "float" in kind else str
-            parser.add_argument(flag, type=value_type, help=help_text)
-    parser.set_defaults(handler=train_command)
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
@@ -293,7 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(["train"] if argv is None and len(sys.argv) == 1 else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv and len(sys.argv) == 1:
+        argv = ["train"]
+    if argv[:1] == ["train"]:
+        args = argparse.Namespace(command="train", handler=train_command, argv=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
         handler(args)

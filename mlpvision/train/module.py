@@ -60,7 +60,7 @@ class ImageClassifier(L.LightningModule):
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"the training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
-                f"training stopped and the last good checkpoint was kept (lower --lr, or set --clip-grad)"
+                f"training stopped"
             )
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
@@ -100,3 +100,13 @@ class ImageClassifier(L.LightningModule):
 
     def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
         scheduler.step_update(num_updates=self.global_step)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # timm's schedulers hold nothing but their settings (the rate is a function of the step), so the one built
+        # from this configuration replaces the saved one: a resumed run with a new --epochs or --lr follows them
+        checkpoint["lr_schedulers"] = []
+
+    def on_train_start(self) -> None:
+        # the rate of the step about to be taken, from this run's schedule (a resumed state holds the old one's)
+        for config in self.trainer.lr_scheduler_configs:
+            config.scheduler.step_update(num_updates=self.global_step)

@@ -16,15 +16,16 @@ import yaml
 from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
 from ..complexity import count_parameters
 from ..data import ImageDataModule, build_transforms, data_config, load_splits
 from ..models import read_checkpoint
 from ..models._weights import load_checked
-from .checkpoint import AtomicCheckpointIO, RunCheckpoints, latest_state
-from .config import TrainConfig, resolve_config
-from .module import ImageClassifier
+from .checkpoint import AtomicCheckpointIO, RunCheckpoints, RunFolder, latest_state, read_state
+from .config import RESUMABLE, TrainConfig, flag, read_run_config
+from .module import ImageClassifier, NonFiniteLossError
 from .report import combine_metrics, plot_curves, print_results, stash_metrics
 
 RUN_DIR_ENV = "MLPVISION_RUN_DIR"  # shared with the processes a multi-device launch starts
@@ -71,7 +72,7 @@ def create_model(config: TrainConfig, num_classes: int) -> nn.Module:
     kwargs: dict[str, Any] = {"num_classes": num_classes, **config.model_kwargs}
     if config.drop_path is not None:
         kwargs["drop_path_rate"] = config.drop_path
-    if config.img_size:
+    if config.img_size is not None:
         kwargs["img_size"] = config.img_size
     try:
         return timm.create_model(config.model, **kwargs)
@@ -101,16 +102,47 @@ def _run_dir(config: TrainConfig) -> Path:
 
 
 def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str, Any]:
-    """Train ``config.model`` on ``config.data``; write the run folder; return the results."""
-    # ---- run folder and configuration: a resumed run continues with the configuration it was started with
+    """Train ``config.model`` on ``config.data``; write the run folder; return the results.
+
+    The first process holds the run folder (``RunFolder``) for the whole run; the processes a multi-device launch
+    starts write into the folder it holds.
+    """
     run_dir = _run_dir(config)
+    if rank_zero_only.rank != 0:
+        return _train(config, run_dir, callbacks, owner=False)
+    with RunFolder(run_dir, resume=bool(config.resume), overwrite=config.overwrite):
+        return _train(config, run_dir, callbacks, owner=True)
+
+
+def _completed_epochs(state: dict[str, Any]) -> int:
+    """Epochs a training state has finished (a mid-epoch state has not finished the one it is in)."""
+    return state["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"]
+
+
+def _train(config: TrainConfig, run_dir: Path, callbacks: Sequence[L.Callback], owner: bool) -> dict[str, Any]:
+    # ---- run folder and configuration: a resumed run continues with its config.yaml and the changes it allows
+    state_path = None
     if config.resume:
-        if not (run_dir / "config.yaml").is_file():
-            raise FileNotFoundError(f"--resume {run_dir}: not a run folder (no config.yaml)")
-        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-        saved.update(scale=tuple(saved["scale"]), ratio=tuple(saved["ratio"]))
-        config = dataclasses.replace(resolve_config({**saved, "resume": None}), resume=str(run_dir))
-    run_dir.mkdir(parents=True, exist_ok=True)
+        state_path = latest_state(run_dir)
+        done = _completed_epochs(read_state(state_path, mmap=True))
+        if config.epochs < done:
+            raise ValueError(f"--resume {run_dir} --epochs {config.epochs}: the run has already trained {done} "
+                             f"epochs; give --epochs {done + 1} or more to train further")
+        if (run_dir / "results.json").is_file() and config.epochs == done:
+            print(f"{run_dir} has finished its {done} epochs; nothing changed (give --epochs {done + 1} or more to "
+                  f"train further)")
+            return json.loads((run_dir / "results.json").read_text())
+        before = TrainConfig(**read_run_config(run_dir))
+        fixed = [name for name in dataclasses.asdict(config) if name not in (*RESUMABLE, "resume", "out", "overwrite")
+                 and getattr(config, name) != getattr(before, name)]
+        if fixed:  # a configuration built by hand rather than by resolve_config({"resume": ...})
+            raise ValueError(f"--resume {run_dir}: {', '.join(map(flag, fixed))} differ from its config.yaml; only "
+                             f"{', '.join(map(flag, RESUMABLE))} can change in a resumed run")
+        changes = [f"{flag(name)} {getattr(before, name)} → {getattr(config, name)}" for name in RESUMABLE
+                   if getattr(before, name) != getattr(config, name)]
+        if owner:
+            print(f"resuming {run_dir} from {state_path.name} after {done} epochs"
+                  + (f", with {', '.join(changes)}" if changes else ""), flush=True)
     seed_everything(config.seed, workers=True, verbose=False)
 
     # ---- data
@@ -134,12 +166,12 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
     module = ImageClassifier(model, config, num_classes, steps_per_epoch)
 
     # ---- trainer
-    config_dict = dataclasses.asdict(config)
-    if not config.resume:
-        pairs = {"scale": list(config.scale), "ratio": list(config.ratio)}
-        (run_dir / "config.yaml").write_text(yaml.safe_dump({**config_dict, **pairs}))
     checkpoints = run_dir / "checkpoints"
-    stash_metrics(run_dir)  # a resumed run appends to the metrics of the runs before it (joined at the end)
+    if owner:
+        # what this run trains with; a resumed run records the changes it was given
+        recorded = _plain({**dataclasses.asdict(config), "resume": None, "overwrite": False})
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(recorded))
+        stash_metrics(run_dir)  # a resumed run appends to the metrics of the runs before it (joined at the end)
     metadata = {"architecture": config.model, "img_size": f"{data_cfg['input_size'][1]}x{data_cfg['input_size'][2]}",
                 "classes": json.dumps(splits.classes), "model_kwargs": json.dumps(config.model_kwargs)}
     run_checkpoints = RunCheckpoints(checkpoints, metadata)
@@ -157,7 +189,10 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
 
     # ---- fit, continuing from the newest saved state when resuming
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=latest_state(run_dir) if config.resume else None)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=state_path)
+    except NonFiniteLossError as error:
+        raise NonFiniteLossError(f"{error}; {_after_nan(config, run_dir)}") from None
     train_seconds = time.perf_counter() - started
 
     # ---- test the best weights
@@ -180,6 +215,27 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
         (run_dir / "results.json").write_text(json.dumps(results, indent=2))
         combine_metrics(run_dir)
         plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
+        (checkpoints / "interrupted.ckpt").unlink(missing_ok=True)  # the finished run holds every step it took
         print_results(results)
     return results
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, at any depth: YAML's safe form (read back, ``TrainConfig`` turns pairs into tuples again)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _after_nan(config: TrainConfig, run_dir: Path) -> str:
+    """What a non-finite loss left behind, and the command that carries on from it."""
+    lower = f"--lr {config.resolved_lr / 10:.3g} or --clip-grad 1"
+    try:
+        kept = latest_state(run_dir)
+    except FileNotFoundError:
+        return f"no checkpoint was written before it, so nothing is kept: start again with --out {run_dir} " \
+               f"--overwrite and {lower}"
+    return f"the last good state, {kept}, is kept: continue with --resume {run_dir} and {lower}"
 

@@ -14,7 +14,7 @@ def test_another_model_does_not_inherit_the_recipes_model_kwargs():
     config = resolve_config({"model": "mlpv_cyclemlp_b1", "img_size": 32})
     assert config.model_kwargs == {}
     assert config.epochs == RECIPES["digits"]["epochs"]  # the rest of the recipe still applies
-    explicit = resolve_config({"model": "mlpv_vip_s7", "model_kwargs": {"depths": [1, 1, 1, 1]}})
+    explicit = resolve_config({"model": "mlpv_vip_s7", "img_size": 56, "model_kwargs": {"depths": [1, 1, 1, 1]}})
     assert explicit.model_kwargs == {"depths": [1, 1, 1, 1]}
 
 
