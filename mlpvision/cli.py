@@ -105,6 +105,10 @@ class _Values(argparse.Action):
         setattr(namespace, self.dest, items[0] if self.single and len(items) == 1 else items)
 
 
+class _BadValue(argparse.ArgumentTypeError, ValueError):
+    """A flag value of the wrong type: argparse prints its text, and jsonargparse (a ``--config`` value) too."""
+
+
 class _Converter:
     """``str → kind`` for one flag value (``none`` → ``None`` where the field is optional); typed values from a
     ``--config`` file pass as they are, to be checked by ``TrainConfig.validate``."""
@@ -125,7 +129,7 @@ class _Converter:
             return self.kind(text)
         except ValueError:
             expected = self.NAMES.get(self.kind, self.kind.__name__) + (" or none" if self.optional else "")
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+            raise _BadValue(f"expected {expected}, got {text!r}") from None
 
     def __repr__(self) -> str:
         return self.kind.__name__ + (" | none" if self.optional else "")
