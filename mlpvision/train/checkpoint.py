@@ -91,6 +91,13 @@ def read_state(path: Path, map_location: Any = "cpu", mmap: bool = False) -> dic
         f"best.safetensors next to it: start a new run from them with --init")
 
 
+def completed_epochs(state: dict[str, Any]) -> int:
+    """Epochs a training state has finished: ``last.ckpt`` is written after the last batch of its epoch (which
+    Lightning counts as completed only once the epoch's hooks have run); a mid-epoch state has not finished its."""
+    loop = state["loops"]["fit_loop"]
+    return loop["epoch_progress"]["current"]["completed"] + int(loop["epoch_loop.batch_progress"]["is_last_batch"])
+
+
 def latest_state(run_dir: Path) -> Path:
     """The newest resumable state of a run folder (``interrupted.ckpt`` or ``last.ckpt``)."""
     candidates = [run_dir / "checkpoints" / name for name in ("interrupted.ckpt", "last.ckpt")]

@@ -23,7 +23,7 @@ from ..complexity import count_parameters
 from ..data import ImageDataModule, build_transforms, data_config, load_splits
 from ..models import read_checkpoint
 from ..models._weights import load_checked
-from .checkpoint import AtomicCheckpointIO, RunCheckpoints, RunFolder, latest_state, read_state
+from .checkpoint import AtomicCheckpointIO, RunCheckpoints, RunFolder, completed_epochs, latest_state, read_state
 from .config import RESUMABLE, TrainConfig, flag, read_run_config
 from .module import ImageClassifier, NonFiniteLossError
 from .report import combine_metrics, plot_curves, print_results, stash_metrics
@@ -114,17 +114,12 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
         return _train(config, run_dir, callbacks, owner=True)
 
 
-def _completed_epochs(state: dict[str, Any]) -> int:
-    """Epochs a training state has finished (a mid-epoch state has not finished the one it is in)."""
-    return state["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"]
-
-
 def _train(config: TrainConfig, run_dir: Path, callbacks: Sequence[L.Callback], owner: bool) -> dict[str, Any]:
     # ---- run folder and configuration: a resumed run continues with its config.yaml and the changes it allows
     state_path = None
     if config.resume:
         state_path = latest_state(run_dir)
-        done = _completed_epochs(read_state(state_path, mmap=True))
+        done = completed_epochs(read_state(state_path, mmap=True))
         if config.epochs < done:
             raise ValueError(f"--resume {run_dir} --epochs {config.epochs}: the run has already trained {done} "
                              f"epochs; give --epochs {done + 1} or more to train further")
