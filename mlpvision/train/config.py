@@ -26,7 +26,8 @@ class TrainConfig:
     recipe: str | None = field(default=None, metadata={
         "help": "preset: 'digits' (default for --data digits), 'small' (CIFAR-sized data) or 'deit' (default)"})
     out: str | None = field(default=None, metadata={"help": "output folder (default runs/<date-time>)"})
-    img_size: int | None = field(default=None, metadata={"help": "input side (default: the model's)"})
+    img_size: int | tuple[int, int] | None = field(default=None, metadata={
+        "help": "input side, or height and width (default: the model's)"})
     val_split: float = field(default=0.1, metadata={"help": "fraction of train held out when there is no val/"})
     bad_images: str = field(default="skip", metadata={"help": "corrupt image files: 'skip' (reported) or 'error'"})
     workers: int = field(default=2, metadata={"help": "data-loading processes per device"})
@@ -102,6 +103,10 @@ class TrainConfig:
             raise ValueError(f"--strategy must be auto, ddp or fsdp, got {self.strategy!r}")
         if self.recipe is not None and self.recipe not in RECIPES:
             raise ValueError(f"unknown --recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
+        if self.img_size is not None:
+            sides = (self.img_size,) if isinstance(self.img_size, int) else tuple(self.img_size)
+            if len(sides) not in (1, 2) or min(sides) < 1:
+                raise ValueError(f"--img-size takes one side or a height and a width, each at least 1, got {sides}")
         check_model_name(self.model)
 
 

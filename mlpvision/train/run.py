@@ -109,6 +109,8 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
             raise FileNotFoundError(f"--resume {run_dir}: not a run folder (no config.yaml)")
         saved = yaml.safe_load((run_dir / "config.yaml").read_text())
         saved.update(scale=tuple(saved["scale"]), ratio=tuple(saved["ratio"]))
+        if isinstance(saved.get("img_size"), list):
+            saved["img_size"] = tuple(saved["img_size"])
         config = dataclasses.replace(resolve_config({**saved, "resume": None}), resume=str(run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed, workers=True, verbose=False)
@@ -137,6 +139,8 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
     config_dict = dataclasses.asdict(config)
     if not config.resume:
         pairs = {"scale": list(config.scale), "ratio": list(config.ratio)}
+        if isinstance(config.img_size, tuple):
+            pairs["img_size"] = list(config.img_size)
         (run_dir / "config.yaml").write_text(yaml.safe_dump({**config_dict, **pairs}))
     checkpoints = run_dir / "checkpoints"
     stash_metrics(run_dir)  # a resumed run appends to the metrics of the runs before it (joined at the end)
