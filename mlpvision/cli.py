@@ -244,11 +244,18 @@ def bench_command(args: argparse.Namespace) -> None:
     from .bench.run import COLUMNS, run_bench
 
     if args.docs:
+        if not any(Path(args.results_dir).glob("*.csv")):
+            raise UsageError(f"--results-dir {args.results_dir}: no results (*.csv) to write {args.docs} from")
+        if Path(args.docs).is_dir():
+            raise UsageError(f"--docs {args.docs}: a folder; name the markdown file to write")
         report.write_docs(Path(args.results_dir), Path(args.docs))
         print(f"wrote {args.docs} from {args.results_dir}/*.csv")
         return
     if not (args.models or args.peak or args.sweep == "tokens"):
         raise UsageError("name at least one model (or use --peak, --sweep tokens or --docs)")
+    for flag, path in (("--json", args.json), ("--csv", args.csv)):
+        if path and Path(path).is_dir():  # found out before the measurements, not after
+            raise UsageError(f"{flag} {path}: a folder; name the file to write")
     run = run_bench(
         args.models, batch_size=args.batch_size, img_size=args.img_size, device=args.device,
         precision=args.precision, compile_model=args.compile, channels_last=args.channels_last, reparam=args.reparam,
