@@ -7,7 +7,6 @@ with (``config.yaml``). Every command that reads a checkpoint rebuilds the model
 
 import dataclasses
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -224,12 +223,3 @@ def held_out_set(
     dataset = _ModelLabels(TransformedDataset(images, transform), model_index)
     return HeldOutSet(model, dataset, split, splits.classes, model_index, outputs, names)
 
-
-def check_positive(flag: str, value: float | None, integer: bool = True) -> None:
-    """Refuse a count or size below 1 (``integer``) or a non-positive or non-finite number."""
-    if value is None:
-        return
-    if integer and value < 1:
-        raise ValueError(f"{flag} must be at least 1, got {value}")
-    if not integer and not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{flag} must be a positive number, got {value}")
