@@ -151,21 +151,31 @@ def plot_robustness(results: list[Condition], title: str, out_png: Path) -> None
     plt.close(figure)
 
 
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out}: a file, not a folder")
+
+
 def weights_report(checkpoint: str | None, model_name: str | None, out: Path, block: int, max_filters: int
                    ) -> tuple[int, Path]:
     """``token_weights.png`` for a trained model; returns the panel count and the file."""
-    model, _ = load_model(checkpoint, model_name)
+    if max_filters < 1:
+        raise ValueError(f"--max-filters must be at least 1, got {max_filters}")
+    _check_out(out)
+    model = load_model(checkpoint, model_name).model
     png = out / "token_weights.png"
     return plot_token_weights(model, png, block, max_filters), png
 
 
-def robustness_report(checkpoint: str | None, model_name: str | None, data: str, out: Path
+def robustness_report(checkpoint: str | None, model_name: str | None, data: str | None, out: Path
                       ) -> tuple[str, int, list[Condition]]:
-    """``robustness.json`` and ``robustness.png`` for a trained model on the test split of ``data``."""
+    """``robustness.json`` and ``robustness.png`` for a trained model on the held-out images of ``data`` (default:
+    the run's data), chosen and labelled as ``evaluate`` does."""
+    _check_out(out)
     held_out = held_out_set(data, checkpoint, model_name)
     model, dataset = held_out.model, held_out.dataset
     results = robustness(model, dataset, getattr(model, "patch_size", 16))
     name = getattr(model, "pretrained_cfg", {}).get("architecture", model_name or "")
-    plot_robustness(results, f"{name} on {data}", out / "robustness.png")
+    plot_robustness(results, f"{name} on {held_out.split} ({len(dataset)} images)", out / "robustness.png")
     (out / "robustness.json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
     return name, len(dataset), results

@@ -220,6 +220,7 @@ def evaluate_command(args: argparse.Namespace) -> None:
     result = evaluate(
         args.data, checkpoint=args.checkpoint, model_name=args.model, img_size=args.img_size,
         batch_size=args.batch_size, out=args.out, json_path=None if args.json in (None, "-") else args.json,
+        val_split=args.val_split, seed=args.seed,
     )
     if args.json == "-":
         print(json.dumps(result.as_dict(), indent=2))
@@ -231,10 +232,15 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="top-1/top-5, per-class accuracy and a confusion matrix")
     parser.add_argument("--checkpoint", help="a run folder or a .safetensors file written by `mlpvision train`")
     parser.add_argument("--model", help="a model name (weights from --checkpoint, else as created)")
-    parser.add_argument("--data", default="digits", help="same forms as for `mlpvision train`")
-    parser.add_argument("--img-size", type=int, help="input side (default: the checkpoint's)")
+    parser.add_argument("--data", help="same forms as for `mlpvision train` (default: the run's data, else digits)")
+    parser.add_argument("--img-size", type=int, nargs="+", metavar=("H", "W"),
+                        help="input side, or height and width (default: the checkpoint's)")
+    parser.add_argument("--val-split", type=float,
+                        help="hold-out fraction for data without val/ (default: the run's config.yaml, else 0.1)")
+    parser.add_argument("--seed", type=int, help="seed of that hold-out (default: the run's config.yaml, else 42)")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--out", help="folder for evaluation.json and confusion.png (default: RUN/eval or ./eval)")
+    parser.add_argument("--out", help="folder for evaluation.json, confusion.png and predictions.csv "
+                                      "(default: RUN/eval or ./eval)")
     parser.add_argument("--json", nargs="?", const="-", help="write the results as JSON to this file ('-': stdout)")
     parser.set_defaults(handler=evaluate_command)
 
@@ -260,26 +266,33 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", default="onnx", choices=("onnx", "torch-export"))
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset")
     parser.add_argument("--dynamic-batch", action="store_true", help="a batch axis of any size")
-    parser.add_argument("--img-size", type=int, help="input side (default: the checkpoint's or the model's)")
+    parser.add_argument("--img-size", type=int, nargs="+", metavar=("H", "W"),
+                        help="input side, or height and width (default: the checkpoint's or the model's)")
     parser.add_argument("--model-kwargs", nargs="+", metavar="KEY=VALUE", help="keyword arguments for the model")
     parser.add_argument("-o", "--output", required=True, help="the .onnx or .pt2 file to write")
     parser.set_defaults(handler=export_command)
 
 
 def convert_command(args: argparse.Namespace) -> None:
-    from .convert import convert
+    from .convert import convert, read_class_map
 
-    info = convert(args.src, args.model, args.output, img_size=tuple(args.img_size) if args.img_size else None,
-                   model_kwargs=_key_values(args.model_kwargs or []))
+    classes = read_class_map(args.class_map) if args.class_map else None
+    info = convert(args.src, args.model, args.output, img_size=args.img_size,
+                   model_kwargs=_key_values(args.model_kwargs or []), classes=classes)
+    named = "named" if "classes" in info else "unnamed (give --class-map FILE to name them)"
     print(f"converted {info['source_file']} (sha256 {info['source_sha256'][:12]}…) into {info['architecture']} at "
-          f"{info['img_size']}, {info['num_classes']} classes: {info['out']} (forward check: finite logits)")
+          f"{info['img_size']}, {info['num_classes']} classes, {named}: {info['out']} (forward check: finite logits)")
 
 
 def _add_convert(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("convert", help="timm / authors' / our checkpoints → mlpvision safetensors")
     parser.add_argument("src", help="the checkpoint: .pth, .npz or .safetensors")
-    parser.add_argument("--model", required=True, help="the mlpvision model it holds, e.g. mlpv_mixer_b16")
-    parser.add_argument("--img-size", type=int, nargs=2, metavar=("H", "W"), help="resample for this input size")
+    parser.add_argument("--model", help="the mlpvision model it holds, e.g. mlpv_mixer_b16 (default: the one an "
+                                         "mlpvision .safetensors names)")
+    parser.add_argument("--img-size", type=int, nargs="+", metavar=("H", "W"),
+                        help="resample for this input side, or height and width")
+    parser.add_argument("--class-map", metavar="FILE",
+                        help="class names, one a line in the classifier's order (default: the source's, if named)")
     parser.add_argument("--model-kwargs", nargs="+", metavar="KEY=VALUE", help="keyword arguments for the model")
     parser.add_argument("-o", "--output", required=True, help="the .safetensors file to write")
     parser.set_defaults(handler=convert_command)
@@ -309,7 +322,8 @@ def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("what", choices=("weights", "robustness"))
     parser.add_argument("--checkpoint", help="a run folder or weights file")
     parser.add_argument("--model", help="model name (optional with an mlpvision checkpoint)")
-    parser.add_argument("--data", default="digits", help="robustness: the dataset (as for `mlpvision train`)")
+    parser.add_argument("--data", help="robustness: the dataset, as for `mlpvision train` (default: the run's data, "
+                                        "else digits); its held-out images, as `evaluate` chooses them")
     parser.add_argument("--block", type=int, default=0, help="weights: which block's token mixer")
     parser.add_argument("--max-filters", type=int, default=64, help="weights: at most this many panels")
     parser.add_argument("--out", default="analysis", help="folder for the PNG and JSON files")
@@ -324,11 +338,18 @@ def bench_command(args: argparse.Namespace) -> None:
     from .bench.run import COLUMNS, run_bench
 
     if args.docs:
+        if not any(Path(args.results_dir).glob("*.csv")):
+            raise UsageError(f"--results-dir {args.results_dir}: no results (*.csv) to write {args.docs} from")
+        if Path(args.docs).is_dir():
+            raise UsageError(f"--docs {args.docs}: a folder; name the markdown file to write")
         report.write_docs(Path(args.results_dir), Path(args.docs))
         print(f"wrote {args.docs} from {args.results_dir}/*.csv")
         return
     if not (args.models or args.peak or args.sweep == "tokens"):
         raise UsageError("name at least one model (or use --peak, --sweep tokens or --docs)")
+    for flag, path in (("--json", args.json), ("--csv", args.csv)):
+        if path and Path(path).is_dir():  # found out before the measurements, not after
+            raise UsageError(f"{flag} {path}: a folder; name the file to write")
     run = run_bench(
         args.models, batch_size=args.batch_size, img_size=args.img_size, device=args.device,
         precision=args.precision, compile_model=args.compile, channels_last=args.channels_last, reparam=args.reparam,

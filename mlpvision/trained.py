@@ -1,24 +1,51 @@
-"""A model with trained weights: from a run folder or weights file (our metadata names its architecture), or by name."""
+"""A model with trained weights: from a run folder or weights file (our metadata names its architecture), or by name.
+
+What a checkpoint was trained as travels with it: its architecture, keyword arguments, input height and width and
+class names (the safetensors metadata), and, for a run folder, the configuration its held-out images were drawn
+with (``config.yaml``). Every command that reads a checkpoint rebuilds the model from these, not from defaults.
+"""
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import timm
 import torch
+import yaml
+from torch.utils.data import Dataset
 
 from .data import build_transforms, data_config, load_splits
 from .data.datamodule import TransformedDataset
 from .models import read_checkpoint
 from .models._weights import check_architecture, load_checked, read_metadata
-from .train.config import check_model_name
+from .train.config import TrainConfig, check_model_name
+
+ImgSize = tuple[int, int]
+
+
+def image_size(value: int | Sequence[int] | str | None, flag: str = "--img-size") -> ImgSize | None:
+    """``value`` as (height, width): one side (square), two sides, or metadata's ``"HxW"``; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    sides = [int(side) for side in value.split("x")] if isinstance(value, str) else (
+        [value] if isinstance(value, int) else list(value))
+    if len(sides) == 1:
+        sides *= 2
+    if len(sides) != 2 or min(sides) < 1:
+        shown = " ".join(str(side) for side in ([value] if isinstance(value, int | str) else value))
+        raise ValueError(f"{flag} takes one side or a height and a width, each at least 1, got {shown}")
+    return sides[0], sides[1]
 
 
 def _weights_file(checkpoint: str) -> Path:
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "checkpoints" / "best.safetensors"
+        if not path.is_file():
+            raise FileNotFoundError(f"--checkpoint {checkpoint}: a folder without checkpoints/best.safetensors "
+                                    f"(give a run folder of `mlpvision train` or a .safetensors file)")
     if not path.is_file():
         raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file or run folder")
     if path.suffix != ".safetensors":
@@ -26,78 +53,173 @@ def _weights_file(checkpoint: str) -> Path:
     return path
 
 
+def run_config(checkpoint: str | None) -> dict[str, Any] | None:
+    """The ``config.yaml`` of the run a checkpoint belongs to (a run folder, or a file in its ``checkpoints/``)."""
+    if checkpoint is None:
+        return None
+    path = Path(checkpoint)
+    run_dir = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
+    if run_dir is None or not (run_dir / "config.yaml").is_file():
+        return None
+    config_file = run_dir / "config.yaml"
+    try:
+        config = yaml.safe_load(config_file.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ValueError(f"{config_file}: not a readable run configuration ({type(error).__name__})") from error
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_file}: not a run configuration (expected a mapping of settings)")
+    return config
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A model in eval mode, the (height, width) it runs at and its class names (``None``: the head's are unknown)."""
+
+    model: torch.nn.Module
+    img_size: ImgSize | None
+    classes: list[str] | None
+
+
+def _checkpoint_classes(name: str, kwargs: dict[str, Any], state: dict[str, torch.Tensor]) -> int | None:
+    """The number of classes the checkpoint's classifier has, in ``name``'s layout (the authors' renamed first)."""
+    with torch.device("meta"):
+        probe = timm.create_model(name, **kwargs)
+    if getattr(probe, "checkpoint_filter", None) is not None:
+        state = probe.checkpoint_filter(state, probe)
+    head = (getattr(probe, "pretrained_cfg", None) or {}).get("classifier", "head")
+    weight = state.get(f"{head}.weight")
+    return weight.shape[0] if weight is not None and weight.ndim == 2 else None
+
+
 def load_model(
         checkpoint: str | None,
         model_name: str | None,
         num_classes: int | None = None,
-        img_size: int | None = None,
+        img_size: int | Sequence[int] | None = None,
         model_kwargs: dict[str, Any] | None = None,
-) -> tuple[torch.nn.Module, int | None]:
-    """The model and the input side it runs at (the checkpoint's unless ``img_size`` is given).
+) -> TrainedModel:
+    """The model, at the checkpoint's input size unless ``img_size`` is given, with the checkpoint's classifier.
 
     A ``.safetensors`` file written by mlpvision (or a run folder: its ``checkpoints/best.safetensors``) says its
     architecture, keyword arguments, input size and classes; any other checkpoint layout needs ``model_name``.
+    The classifier is built with as many classes as the checkpoint's, so its trained head is always the one loaded;
+    ``num_classes`` only sizes the head of a model created without weights.
     """
-    if checkpoint is None or not _is_ours(checkpoint):
-        if model_name is None:
-            raise ValueError("give --checkpoint PATH or --model NAME")
-        check_model_name(model_name)
-        kwargs: dict[str, Any] = dict(model_kwargs or {})
-        if img_size:
-            kwargs["img_size"] = img_size
-        if num_classes:
-            kwargs["num_classes"] = num_classes
-        model = timm.create_model(model_name, **kwargs)
-        if checkpoint is not None:
-            _load(model, checkpoint)
-        return model, img_size
-    path = _weights_file(checkpoint)
-    metadata = read_metadata(path)
+    size = image_size(img_size)
+    if checkpoint is not None and not Path(checkpoint).exists():
+        raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file or run folder")
+    ours = checkpoint is not None and (Path(checkpoint).is_dir() or "architecture" in read_metadata(checkpoint))
+    metadata = read_metadata(_weights_file(checkpoint)) if ours else {}
     name = model_name or metadata.get("architecture")
     if not name:
-        raise ValueError(f"{path} does not say its architecture; give --model NAME")
+        raise ValueError("give --checkpoint PATH or --model NAME" if checkpoint is None
+                         else f"{checkpoint} does not say its architecture; give --model NAME")
     check_model_name(name)
-    classes = json.loads(metadata.get("classes", "[]"))
-    trained_side = int(metadata["img_size"].split("x")[0]) if "img_size" in metadata else None
-    side = img_size or trained_side
+    classes = json.loads(metadata["classes"]) if "classes" in metadata else None
+    size = size or image_size(metadata.get("img_size"))
     kwargs: dict[str, Any] = {**json.loads(metadata.get("model_kwargs", "{}")), **(model_kwargs or {})}
-    if side:
-        kwargs["img_size"] = side
-    model = timm.create_model(name, num_classes=len(classes) or num_classes or 1000, **kwargs)
+    if size:
+        kwargs["img_size"] = size
+    if checkpoint is None:
+        model = timm.create_model(name, **kwargs, **({"num_classes": num_classes} if num_classes else {}))
+        return TrainedModel(model.eval(), size, None)
+    path = _weights_file(checkpoint) if ours else Path(checkpoint)
+    if path.is_dir():
+        raise ValueError(f"--checkpoint {checkpoint}: a folder, not a weights file")
+    state, _ = read_checkpoint(path)
+    head_classes = len(classes) if classes else _checkpoint_classes(name, kwargs, state)
+    if head_classes:
+        kwargs["num_classes"] = head_classes
+    model = timm.create_model(name, **kwargs)
     check_architecture(metadata, model, str(path))
-    _load(model, str(path))
-    return model, side
-
-
-def _is_ours(checkpoint: str) -> bool:
-    path = Path(checkpoint)
-    return path.is_dir() or "architecture" in read_metadata(path)
-
-
-def _load(model: torch.nn.Module, path: str) -> None:
     if hasattr(model, "load_pretrained"):
-        model.load_pretrained(path)
+        model.load_pretrained(str(path))
     else:
-        load_checked(model, read_checkpoint(path)[0], path)
+        load_checked(model, state, str(path))
+    return TrainedModel(model.eval(), size, classes)
 
 
+class _ModelLabels(Dataset):
+    """A dataset's (image, label) with each label renumbered to the model's index of its class."""
+
+    def __init__(self, base: Dataset, model_index: list[int]) -> None:
+        self.base = base
+        self.model_index = model_index
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image, label = self.base[index]
+        return image, self.model_index[label]
 
 
 @dataclasses.dataclass
 class HeldOutSet:
-    """A model ready to evaluate and the data to evaluate it on, transformed by the model's eval transform."""
+    """A model ready to evaluate and the data to evaluate it on, transformed by the model's eval transform.
+
+    ``dataset`` yields labels as the model's class indices; ``classes`` are the data's class names and
+    ``model_index[i]`` the model's index of ``classes[i]``; ``images`` names each image (its path, or its index).
+    """
 
     model: torch.nn.Module
-    dataset: TransformedDataset
+    dataset: Dataset
     split: str
     classes: list[str]
+    model_index: list[int]
+    num_outputs: int
+    images: list[str]
 
 
-def held_out_set(data: str, checkpoint: str | None, model_name: str | None, img_size: int | None = None
-                 ) -> HeldOutSet:
-    """The test split of ``data`` (its validation split when it has none) and the model to run on it."""
-    splits = load_splits(data, val_split=0.1, seed=42, bad_images="skip")
+def _shown(names: Sequence[str], limit: int = 8) -> str:
+    return ", ".join(names[:limit]) + (f", … ({len(names)} in all)" if len(names) > limit else "")
+
+
+def match_classes(data: str, classes: list[str], known: list[str] | None, outputs: int, checkpoint: str | None
+                  ) -> list[int]:
+    """The model's index of each data class: by name when the checkpoint names its classes, else by position."""
+    if known is not None:
+        unknown = [name for name in classes if name not in known]
+        if unknown:
+            raise ValueError(
+                f"--data {data} has {len(unknown)} class(es) that {checkpoint} was not trained on: {_shown(unknown)} "
+                f"(it knows {len(known)}: {_shown(known)}); evaluate on data with these classes or a subset of them"
+            )
+        return [known.index(name) for name in classes]
+    if len(classes) > outputs:
+        raise ValueError(f"--data {data} has {len(classes)} classes but the model has {outputs} outputs")
+    return list(range(len(classes)))
+
+
+def held_out_set(
+        data: str | None,
+        checkpoint: str | None,
+        model_name: str | None,
+        img_size: int | Sequence[int] | None = None,
+        val_split: float | None = None,
+        seed: int | None = None,
+) -> HeldOutSet:
+    """The test split of ``data`` (its validation split when it has none) and the model to run on it.
+
+    The data, hold-out fraction and seed default to the run's own (its ``config.yaml``), so a run trained on a folder
+    without ``val/`` is evaluated on exactly the images it held out; without a run folder, the training defaults.
+    """
+    config = run_config(checkpoint) or {}
+    data = data or config.get("data") or TrainConfig.data
+    val_split = config.get("val_split", TrainConfig.val_split) if val_split is None else val_split
+    seed = config.get("seed", TrainConfig.seed) if seed is None else seed
+    if not (isinstance(val_split, int | float) and 0 < val_split < 1):
+        raise ValueError(f"--val-split must be in (0, 1), got {val_split}")
+    splits = load_splits(data, val_split=val_split, seed=int(seed), bad_images="skip")
     images, split = (splits.test, "test") if splits.test is not None else (splits.val, "val")
-    model, side = load_model(checkpoint, model_name, len(splits.classes), img_size)
-    _, transform = build_transforms(data_config(model, side), {})
-    return HeldOutSet(model.eval(), TransformedDataset(images, transform), split, splits.classes)
+    trained = load_model(checkpoint, model_name, len(splits.classes), img_size)
+    model = trained.model
+    outputs = getattr(model, "num_classes", 0) or len(splits.classes)
+    model_index = match_classes(data, splits.classes, trained.classes, outputs, checkpoint)
+    _, transform = build_transforms(data_config(model, trained.img_size), {})
+    items = getattr(images, "items", None)
+    names = [str(item) if isinstance(item, Path) else f"{split}[{i}]"
+             for i, item in enumerate(items if items is not None else range(len(images)))]
+    dataset = _ModelLabels(TransformedDataset(images, transform), model_index)
+    return HeldOutSet(model, dataset, split, splits.classes, model_index, outputs, names)
+

@@ -57,6 +57,25 @@ def build_for_timing(name: str, img_size: int | None, reparam: bool) -> nn.Modul
     return reparameterize_model(model.eval()) if reparam else model
 
 
+def check_arguments(batch_size: int, img_size: int | None, device: str, repeats: int, threads: int | None,
+                    peak_size: int) -> None:
+    """Refuse values no measurement can be made with, naming the flag (before any model is built)."""
+    for flag, value in (("--batch-size", batch_size), ("--img-size", img_size), ("--repeats", repeats),
+                        ("--threads", threads), ("--peak-size", peak_size)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
+    try:
+        target = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"--device {device!r} is not a device name; use cpu, cuda or cuda:N") from error
+    if target.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {device}: bench measures on cpu or cuda")
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: torch sees no CUDA GPU on this machine; use --device cpu")
+    if target.type == "cuda" and (target.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+
+
 def run_bench(
         models: Sequence[str],
         *,
@@ -75,6 +94,7 @@ def run_bench(
         peak: bool = False,
         peak_size: int = 2048,
 ) -> BenchRun:
+    check_arguments(batch_size, img_size, device, repeats, threads, peak_size)
     if threads:
         torch.set_num_threads(threads)
     modes = ("infer", "train") if mode == "both" else (mode,)

@@ -5,6 +5,7 @@ from typing import Any
 import timm.data
 from PIL import Image
 from timm.data import auto_augment
+from timm.layers import to_2tuple
 from torch import nn
 
 _timm_posterize = auto_augment.posterize
@@ -22,10 +23,10 @@ for _name in ("Posterize", "PosterizeIncreasing", "PosterizeOriginal"):
     auto_augment.NAME_TO_OP[_name] = _posterize
 
 
-def data_config(model: nn.Module, img_size: int | None) -> dict[str, Any]:
-    """timm's resolved data config (mean, std, interpolation, crop) at ``img_size`` (default: the size the model
-    was built for, which may differ from its ``pretrained_cfg``'s, non-square included)."""
-    size = (img_size, img_size) if img_size else tuple(getattr(model, "img_size", ()) or ())
+def data_config(model: nn.Module, img_size: int | tuple[int, int] | None) -> dict[str, Any]:
+    """timm's resolved data config (mean, std, interpolation, crop) at ``img_size`` (a side or (H, W); default: the
+    size the model was built for, which may differ from its ``pretrained_cfg``'s, non-square included)."""
+    size = tuple(to_2tuple(img_size)) if img_size else tuple(getattr(model, "img_size", ()) or ())
     args = {"input_size": (3, *size)} if size else {}
     config = timm.data.resolve_data_config(args, model=model)
     if min(config["input_size"][1:]) < 32:  # tiny images: resize straight to the input, no centre crop

@@ -33,7 +33,8 @@ class TrainConfig:
     recipe: str | None = field(default=None, metadata={
         "help": "preset: 'digits' (default for --data digits), 'small' (CIFAR-sized data) or 'deit' (default)"})
     out: str | None = field(default=None, metadata={"help": "output folder (default runs/<date-time>)"})
-    img_size: int | None = field(default=None, metadata={"help": "input side (default: the model's)"})
+    img_size: int | tuple[int, int] | None = field(default=None, metadata={
+        "help": "input side, or height and width (default: the model's)"})
     val_split: float = field(default=0.1, metadata={"help": "fraction of train held out when there is no val/"})
     bad_images: str = field(default="skip", metadata={"help": "corrupt image files: 'skip' (reported) or 'error'"})
     workers: int = field(default=2, metadata={"help": "data-loading processes per device"})

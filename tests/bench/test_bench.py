@@ -113,3 +113,30 @@ def test_each_model_is_timed_at_its_own_size_unless_told_and_reparam_times_the_i
     deployed = build_for_timing("mlpv_repmlpnet_t224", None, reparam=True)
     assert not deployed.training
     assert all(block.token_mixer.deployed for block in deployed.blocks)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--repeats", "0"], "--repeats must be at least 1, got 0"),
+    (["--threads", "0"], "--threads must be at least 1, got 0"),
+    (["--img-size", "-8"], "--img-size must be at least 1, got -8"),
+    (["--peak", "--peak-size", "0"], "--peak-size must be at least 1, got 0"),
+    (["--device", "tpu"], "--device 'tpu' is not a device name"),
+    (["--device", "mps"], "--device mps: bench measures on cpu or cuda"),
+    (["--json", "{tmp}"], "--json {tmp}: a folder; name the file to write"),
+    (["--docs", "{tmp}/b.md", "--results-dir", "{tmp}/none"], "no results (*.csv) to write"),
+])
+def test_bad_bench_values_are_one_line_before_measuring(tmp_path, capsys, argv, message):
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    assert main(["bench", "mlpv_mixer_s16", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without a GPU")
+def test_bench_on_cuda_without_a_gpu_is_one_line(capsys):
+    assert main(["bench", "mlpv_mixer_s16", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "--device cuda: torch sees no CUDA GPU on this machine; use --device cpu" in err
+    assert err.count("\n") == 1
