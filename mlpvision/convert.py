@@ -10,6 +10,7 @@ import torch
 
 from .export import real_input
 from .models import read_checkpoint, save_weights
+from .models._weights import weights_key_of
 from .train.config import check_model_name
 
 
@@ -35,7 +36,6 @@ def convert(
     """
     check_model_name(model_name)
     source = Path(src)
-    state, _ = read_checkpoint(source)
     kwargs: dict[str, Any] = dict(model_kwargs or {})
     if img_size:
         kwargs["img_size"] = tuple(img_size)
@@ -43,6 +43,7 @@ def convert(
         probe = timm.create_model(model_name, **kwargs)
     if not hasattr(probe, "load_pretrained"):
         raise ValueError(f"{model_name} is not an mlpvision model; convert reads checkpoints into mlpv_* models")
+    state, _ = read_checkpoint(source, weights_key_of(probe))
     converted = probe.checkpoint_filter(state, probe) if probe.checkpoint_filter else state
     if "head.weight" in converted:
         kwargs["num_classes"] = converted["head.weight"].shape[0]

@@ -31,7 +31,8 @@ from torch import nn
 from ..layers import Grid, MetaFormerBlock
 from ..layers.conv_embed import ConvEmbed
 from ..layers.rep_mlp import RepMlp
-from ._builder import IMAGENET_MEAN_STD, build_model, google_drive_url, model_cfg
+from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
+from ._download import google_drive_url
 from ._hierarchical import HierarchicalBackbone
 from ._weights import StateDict
 

@@ -21,7 +21,8 @@ from timm.models import generate_default_cfgs, register_model
 
 from ..layers.permute_mlp import WeightedPermuteMlp
 from ..layers.token_mixer import Grid
-from ._builder import IMAGENET_MEAN_STD, google_drive_url, model_cfg
+from ._builder import IMAGENET_MEAN_STD, model_cfg
+from ._download import google_drive_url
 from ._hierarchical import HierarchicalBackbone
 from ._permutator import create_permutator
 

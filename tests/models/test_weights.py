@@ -5,6 +5,8 @@ timm models are the reference implementation: after loading the same (random, no
 logits must agree to 1e-5.
 """
 
+import argparse
+import os
 import re
 from functools import partial
 
@@ -14,7 +16,7 @@ import timm
 import torch
 from timm.models.mlp_mixer import Affine, MlpMixer, ResBlock, SpatialGatingBlock
 
-from mlpvision.models import CheckpointMismatchError, save_weights
+from mlpvision.models import CheckpointMismatchError, UnreadableCheckpointError, save_weights
 
 from ..conftest import load_file, noise_logits, randomize_, tiny_model
 
@@ -175,13 +177,18 @@ def test_safetensors_of_another_architecture_is_refused(tmp_path):
 
 
 def test_pickled_objects_are_not_executed(tmp_path):
+    """A pickle whose ``__reduce__`` would create a marker file is refused by name, and the file never appears."""
+    marker = tmp_path / "executed"
+
     class Payload:
         def __reduce__(self):
-            return (exec, ("raise SystemExit('executed')",))
+            return (os.system, (f"touch {marker}",))
 
-    torch.save({"model": Payload()}, tmp_path / "evil.pth")
-    with pytest.raises(CheckpointMismatchError, match="cannot read"):
+    torch.save({"model": Payload(), "args": argparse.Namespace(lr=1e-3)}, tmp_path / "evil.pth")
+    with pytest.raises(UnreadableCheckpointError, match=r"evil\.pth holds a pickled posix\.system object, which is "
+                                                        r"refused because unpickling it could run code"):
         load_file("mlpv_mixer_s16", tmp_path / "evil.pth", depth=2, embed_dim=32, img_size=64, num_classes=10)
+    assert not marker.exists()
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
