@@ -25,6 +25,7 @@ from ._builder import IMAGENET_MEAN_STD, model_cfg
 from ._download import google_drive_url
 from ._hierarchical import HierarchicalBackbone
 from ._permutator import create_permutator
+from ._weights import register_weights
 
 
 def _create_vip(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> HierarchicalBackbone:
@@ -50,15 +51,33 @@ def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
     )
 
 
-default_cfgs = generate_default_cfgs({
-    "mlpv_vip_s14.untrained": _cfg("ViP-Small/14", "official vip_s14", crop_pct=0.9),
-    "mlpv_vip_s7.in1k": _cfg("ViP-Small/7", "official vip_s7", crop_pct=0.9,
-                             url=google_drive_url("1cX6eauDrsGsLSZnqsX7cl0oiKX8Dzv5z", "vip_s7.pth")),
-    "mlpv_vip_m7.in1k": _cfg("ViP-Medium/7", "official vip_m7", crop_pct=0.9,
-                             url=google_drive_url("15y5WMypthpbBFdc01E3mJCZit7q0Yn8m", "vip_m7.pth")),
-    "mlpv_vip_l7.in1k": _cfg("ViP-Large/7", "official vip_l7", crop_pct=0.875,
-                             url=google_drive_url("14F5IXGXmB_3jrwK33Efae-WEb5D_G85c", "vip_l7.pth")),
-})
+# The authors evaluate with their validate.py (eval.sh:13): load_checkpoint(model, checkpoint, args.use_ema)
+# (validate.py:150) with --use-ema off (validate.py:98), i.e. 'state_dict' of a timm train.py checkpoint, at the
+# model's default_cfg (validate.py:155, 192): crop 0.9 for S and M, 0.875 for L, bicubic (models/vip.py:12, 18-20).
+_EVAL = dict(
+    weights_key="state_dict",
+    weights_key_source="VisionPermutator validate.py:150 (load_checkpoint with use_ema off, validate.py:98)",
+    preprocessing_source="VisionPermutator validate.py:155,192 with models/vip.py:12,18-20 (bicubic; crop 0.9 S/M, "
+                         "0.875 L)",
+    top1_source="VisionPermutator README.md:{}",
+)
+
+
+def _drive(file_id: str, filename: str, readme_line: int) -> dict:
+    return dict(url=google_drive_url(file_id, filename), page=f"https://drive.google.com/file/d/{file_id}/view",
+                top1_source=_EVAL["top1_source"].format(readme_line))
+
+
+default_cfgs = generate_default_cfgs(register_weights({
+    "mlpv_vip_s14.untrained": _cfg("ViP-Small/14", "official vip_s14", crop_pct=0.9,
+                                   **{**_EVAL, "top1_source": "no file released"}),
+    "mlpv_vip_s7.in1k": _cfg("ViP-Small/7", "official vip_s7", crop_pct=0.9, top1=81.5,
+                             **{**_EVAL, **_drive("1cX6eauDrsGsLSZnqsX7cl0oiKX8Dzv5z", "vip_s7.pth", 25)}),
+    "mlpv_vip_m7.in1k": _cfg("ViP-Medium/7", "official vip_m7", crop_pct=0.9, top1=82.7,
+                             **{**_EVAL, **_drive("15y5WMypthpbBFdc01E3mJCZit7q0Yn8m", "vip_m7.pth", 28)}),
+    "mlpv_vip_l7.in1k": _cfg("ViP-Large/7", "official vip_l7", crop_pct=0.875, top1=83.2,
+                             **{**_EVAL, **_drive("14F5IXGXmB_3jrwK33Efae-WEb5D_G85c", "vip_l7.pth", 31)}),
+}))
 
 _SMALL = partial(dict, mlp_ratios=(3, 3, 3, 3), depths=(4, 3, 8, 3))
 
