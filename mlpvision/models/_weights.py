@@ -207,8 +207,8 @@ def _unreadable(path: Path, error: BaseException, kind: str) -> UnreadableCheckp
     if "allow_pickle" in text:
         what = "object arrays" if "Object arrays" in text else "pickled data"
         return UnreadableCheckpointError(
-            f"{path} holds {what}, which is refused because unpickling could run code (an .npz checkpoint holds "
-            f"numeric arrays only)"
+            f"{path} holds {what}, which numpy would have to unpickle: refused because unpickling could run code "
+            f"(an .npz checkpoint holds numeric arrays only)"
         )
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
     return UnreadableCheckpointError(f"{path} cannot be read as {kind}: {first_line}")
