@@ -11,6 +11,7 @@ import threading
 import urllib.parse
 from pathlib import Path
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -188,3 +189,37 @@ def test_released_drive_cfgs_ask_drive_for_the_file_by_id():
         assert url.startswith("https://drive.google.com/uc?export=download&id=")
         assert "confirm" not in url
         assert filename.endswith(".pth")
+
+
+@pytest.mark.parametrize("tag", ["mlpv_mixer_s16.gsam_in1k", "mlpv_mixer_s32.gsam_in1k", "mlpv_mixer_b32.sam_in1k",
+                                 "mlpv_mixer_b32.gsam_in1k"])
+def test_mixer_bucket_tags_name_the_authors_files_and_evaluation(tag):
+    cfg = timm.models.get_pretrained_cfg(tag)
+    folder = tag.split(".")[1].removesuffix("_in1k")
+    variant = {"s16": "S_16", "s32": "S_32", "b32": "B_32"}[tag.split(".")[0].removeprefix("mlpv_mixer_")]
+    assert cfg.url == (f"https://storage.googleapis.com/mixer_models/{folder}/Mixer-{variant}.npz",
+                       f"mixer_{folder}_Mixer-{variant}.npz")
+    assert (cfg.crop_pct, cfg.crop_mode, cfg.interpolation, cfg.mean) == (1.0, "squash", "bilinear", (0.5,) * 3)
+
+
+def test_mixer_bucket_npz_downloads_and_loads_as_the_flax_tree(server, tmp_path):
+    """A Flax-layout ``.npz`` served like the bucket's file: pretrained=True loads it with timm's logits."""
+    from .test_weights import TIMM_TINY_TWINS, _to_jax_mixer
+
+    reference = randomize_(TIMM_TINY_TWINS["mlpv_mixer_s16"]()).eval()
+    np.savez(tmp_path / "Mixer-S_16.npz", **_to_jax_mixer(reference.state_dict()))
+    body = (tmp_path / "Mixer-S_16.npz").read_bytes()
+    server.routes["/mixer_models/gsam/Mixer-S_16.npz"] = (200, {"Content-Type": "application/octet-stream"}, body,
+                                                           None)
+    server.routes["/mixer_models/gsam/cut.npz"] = (200, {"Content-Type": "application/octet-stream"},
+                                                   body[:-100], None)
+    tiny = dict(depth=2, embed_dim=32, img_size=64, num_classes=10)
+    url = f"{server.base}/mixer_models/gsam/Mixer-S_16.npz"
+    ours = timm.create_model("mlpv_mixer_s16.gsam_in1k", pretrained=True, **tiny,
+                             pretrained_cfg_overlay=dict(url=(url, "mixer_gsam_Mixer-S_16.npz"))).eval()
+    torch.testing.assert_close(noise_logits(ours), noise_logits(reference), rtol=0, atol=1e-5)
+    assert ours.pretrained_cfg["crop_mode"] == "squash"
+    with pytest.raises(WeightsDownloadError, match=r"sent a file that is truncated: a zip archive"):
+        timm.create_model("mlpv_mixer_s16.gsam_in1k", pretrained=True, **tiny, pretrained_cfg_overlay=dict(
+            url=(f"{server.base}/mixer_models/gsam/cut.npz", "mixer_cut.npz")))
+    assert sorted(p.name for p in _cache().iterdir()) == ["mixer_gsam_Mixer-S_16.npz"]
