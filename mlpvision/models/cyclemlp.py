@@ -12,8 +12,10 @@ FCs with zero biases; convolutions PyTorch's default. MACs (``mlpvision models``
 1×1 convolution it is (C_in·C_out per position); fvcore skips ``deform_conv2d``, so the spec's table leaves
 CycleMLP's MACs to the paper.
 
-Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.sfc_h`` …, nested under ``model``; the
-Cycle FCs' fixed ``offset`` buffers are dropped). Released weights: the authors' GitHub release v0.1.
+Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.sfc_h`` …, bare or under ``model`` of a
+main.py training checkpoint, which their evaluation reads; the Cycle FCs' fixed ``offset`` buffers are dropped).
+Released weights: the authors' GitHub release v0.1, evaluated as their ``main.py --eval`` does (crop 0.875
+bicubic for every variant, see the cfgs).
 """
 
 from timm.models import generate_default_cfgs, register_model

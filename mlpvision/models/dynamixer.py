@@ -12,8 +12,9 @@ and code differ, the code is followed:
 * Drop path grows linearly over all blocks; the model default is 0 (trained with 0.1 / 0.1 / 0.3 for S / M / L).
   LayerNorm eps 1e-5; truncated normal (0.02) linears with zero biases, ``generate`` included.
 
-Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.mix_h.generate`` …, nested under
-``state_dict`` / ``state_dict_ema``). The authors have released no weights.
+Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.mix_h.generate`` …, in a timm train.py
+checkpoint, whose ``state_dict_ema`` is read: the authors' main.py evaluates the EMA by default). The authors have
+released no weights.
 """
 
 from timm.models import generate_default_cfgs, register_model

@@ -10,7 +10,10 @@ init is timm's (xavier-uniform linears, zero head).
 
 Checkpoints: ours; timm's ``mixer_*_224`` layout (``blocks.{i}.mlp_tokens`` …); the official JAX ``.npz``
 (``stem/kernel``, ``MixerBlock_{i}/token_mixing/Dense_0/kernel`` …, key names from ``models_mixer.py`` at the
-commit above). The timm layout is also the one this module converts for ResMLP and gMLP.
+commit above). The timm layout is also the one this module converts for ResMLP and gMLP. Released weights: timm's
+hub copies of the Google (B/16, L/16: ImageNet-1k and -21k) and MIIL files, and the authors' SAM / GSAM
+ImageNet-1k ``.npz`` files (S/16, S/32, B/32) from their Cloud Storage bucket; see the cfgs for each one's
+provenance and evaluation.
 """
 
 import re

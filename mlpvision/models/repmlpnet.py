@@ -18,7 +18,10 @@ Checkpoints: ours, training or inference form; the official layout (``conv_embed
 repmlp_block.*``, ``embeds.{i}.*``, ``head_norm.*``; key names from ``repmlpnet.py`` at the commit above), both the
 released training-form files and those saved after ``locality_injection()`` (the code's ``convert.py``). An
 inference-form checkpoint is recognised by its ``fc3.bias`` keys: ``checkpoint_filter_fn`` then re-parameterises
-the freshly built model before the strict load, so the loaded model is in inference form.
+the freshly built model before the strict load, so the loaded model is in inference form. The released files are
+evaluated as the authors' test.py does: resized to the input size with no crop, bilinear (see the cfgs). A full
+training checkpoint of their main_repmlp.py stores its yacs ``config`` object, which is refused (only
+``argparse.Namespace`` is allowed); its ``model`` weights load once saved on their own.
 """
 
 import re

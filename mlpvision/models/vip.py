@@ -10,9 +10,11 @@ this file's key mapping follows that commit. Where paper and code differ, the co
 * Drop path grows linearly over all blocks; the model default is 0 as in the builders (the paper trains with
   0.1 / 0.1 / 0.2 / 0.3 for S/14, S/7, M/7, L/7). LayerNorm eps 1e-5. Init: truncated normal (0.02) linears.
 
-Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.mlp_h`` …, possibly nested under
-``state_dict`` / ``state_dict_ema``, which the reader unwraps). The released weights are on Google Drive (links in
-the authors' README); ``pretrained=True`` asks Drive's direct-download endpoint for them.
+Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.mlp_h`` …, bare or in a timm train.py
+checkpoint, whose ``state_dict`` is read: the authors' validate.py evaluates it, not ``state_dict_ema``). The
+released weights are on Google Drive (links in the authors' README); ``pretrained=True`` fetches them through
+Drive's download address and its confirmation form (``_download.py``). Preprocessing: the authors' validate.py
+at the model's default_cfg (crop 0.9 for S and M, 0.875 for L, bicubic), cited at the cfgs.
 """
 
 from functools import partial
