@@ -33,6 +33,8 @@ _logger = logging.getLogger(__name__)
 DRIVE_HOSTS = {"drive.google.com", "drive.usercontent.google.com", "docs.google.com"}
 # The hub address for huggingface_hub (None: its default, or the HF_ENDPOINT environment variable).
 HF_ENDPOINT: str | None = None
+# huggingface_hub's cache folder (None: its default, HF_HUB_CACHE)
+HF_CACHE_DIR: str | None = None
 # (connect, read) seconds: a stalled server fails instead of hanging a training script.
 TIMEOUT = (30.0, 120.0)
 _CHUNK = 1 << 20
@@ -153,7 +155,7 @@ def fetch_from_hub(hub_id: str, filename: str, what: str) -> Path:
     for force in (False, True):
         try:
             path = Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=HF_ENDPOINT,
-                                        force_download=force))
+                                        cache_dir=HF_CACHE_DIR, force_download=force))
         except Exception as error:  # huggingface_hub raises HTTP, offline and consistency errors of many types
             first_line = next(iter(str(error).strip().splitlines()), type(error).__name__)
             raise _failure(what, url, f"could not be fetched ({first_line})", None) from error

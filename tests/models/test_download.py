@@ -16,7 +16,7 @@ import pytest
 import timm
 import torch
 
-from mlpvision.models import _download
+from mlpvision.models import _download, save_weights
 from mlpvision.models._download import WeightsDownloadError
 
 from ..conftest import noise_logits, randomize_, tiny_kwargs, tiny_model
@@ -39,7 +39,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def _answer(self, with_body: bool) -> None:
         self.server.requests.append(self.path)
         parsed = urllib.parse.urlsplit(self.path)
         query = "&".join(sorted(parsed.query.split("&"))) if parsed.query else ""
@@ -53,8 +53,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("Content-Length", str(announced if announced is not None else len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if with_body:
+            self.wfile.write(body)
         self.close_connection = True
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self._answer(with_body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802 (huggingface_hub asks for a file's metadata first)
+        self._answer(with_body=False)
 
     def log_message(self, *args) -> None:
         pass
@@ -223,3 +230,37 @@ def test_mixer_bucket_npz_downloads_and_loads_as_the_flax_tree(server, tmp_path)
         timm.create_model("mlpv_mixer_s16.gsam_in1k", pretrained=True, **tiny, pretrained_cfg_overlay=dict(
             url=(f"{server.base}/mixer_models/gsam/cut.npz", "mixer_cut.npz")))
     assert sorted(p.name for p in _cache().iterdir()) == ["mixer_gsam_Mixer-S_16.npz"]
+
+
+def _hub_file(body: bytes, etag: str) -> tuple[int, dict[str, str], bytes, None]:
+    """A hub ``resolve`` answer: the headers huggingface_hub reads (commit, ETag) and the file."""
+    return 200, {"Content-Type": "application/octet-stream", "X-Repo-Commit": "a" * 40, "ETag": f'"{etag}"'}, body, None
+
+
+def test_hub_copy_is_checked_and_a_bad_one_fetched_again(server, tmp_path, monkeypatch, caplog):
+    """The hub (huggingface_hub pointed at the loopback server): an HTML answer is refused and not kept; a whole
+    safetensors file loads; a copy in the hub cache that is not one is replaced on the next call."""
+    name = "mlpv_gmlp_s16"
+    model = randomize_(tiny_model(name)).eval()
+    save_weights(model, tmp_path / "model.safetensors")
+    good = (tmp_path / "model.safetensors").read_bytes()
+    monkeypatch.setattr(_download, "HF_ENDPOINT", server.base)
+    monkeypatch.setattr(_download, "HF_CACHE_DIR", str(tmp_path / "hub"))
+    route = "/timm/gmlp_s16_224.ra3_in1k/resolve/main/model.safetensors"
+    server.routes[route] = _hub_file(b"<!DOCTYPE html><html><head><title>Maintenance</title></head></html>", "e1")
+    build = dict(pretrained=True, **tiny_kwargs(name))
+    with pytest.raises(WeightsDownloadError) as error:
+        timm.create_model(f"{name}.ra3_in1k", **build)
+    message = str(error.value)
+    assert "\n" not in message
+    assert 'sent a file that is an HTML page titled "Maintenance", not a checkpoint' in message
+    assert "fetch https://huggingface.co/timm/gmlp_s16_224.ra3_in1k/resolve/main/model.safetensors by hand" in message
+    assert not [p for p in (tmp_path / "hub").rglob("*") if p.is_file() and p.stat().st_size and "blobs" in p.parts]
+    server.routes[route] = _hub_file(good, "e2")
+    loaded = timm.create_model(f"{name}.ra3_in1k", **build)
+    assert torch.equal(noise_logits(loaded), noise_logits(model))
+    blob = next(p for p in (tmp_path / "hub").rglob("*") if p.is_file() and "blobs" in p.parts)
+    blob.write_bytes(good[:100])  # a copy cut short after the download, as a full disk leaves it
+    loaded = timm.create_model(f"{name}.ra3_in1k", **build)
+    assert torch.equal(noise_logits(loaded), noise_logits(model))
+    assert "fetching it again" in caplog.text
