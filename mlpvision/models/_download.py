@@ -108,8 +108,9 @@ def _copy_body(response: requests.Response, handle, url: str, what: str, target:
                 received += len(chunk)
                 bar.update(len(chunk))
         except requests.RequestException as error:  # urllib3 raises IncompleteRead when the server stops early
-            stopped = f"stopped sending after {received:,} bytes" + (f" of {length:,}" if length else "")
-            raise _failure(what, url, f"{stopped} (the transfer was cut short)", target) from error
+            announced_part = f"the {length:,} bytes it announced" if length else "the end of the file"
+            raise _failure(what, url, f"closed the connection before {announced_part} (the transfer was cut short)",
+                           target) from error
     if length is not None and received != length:
         raise _failure(what, url, f"sent {received:,} of the {length:,} bytes it announced", target)
 
