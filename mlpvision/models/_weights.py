@@ -210,6 +210,15 @@ def _unreadable(path: Path, error: BaseException, kind: str) -> UnreadableCheckp
             f"{path} holds {what}, which numpy would have to unpickle: refused because unpickling could run code "
             f"(an .npz checkpoint holds numeric arrays only)"
         )
+    if "Weights only load failed" in text:
+        # torch's text around the cause advises weights_only=False, which would run whatever the file holds
+        advice = ("weights_only", "Weights only", "trusted source", "documentation of torch.load", "file an issue")
+        causes = [line.strip() for line in text.splitlines() if line.strip() and not any(a in line for a in advice)]
+        cause = f" ({causes[0]})" if causes else ""
+        return UnreadableCheckpointError(
+            f"{path} holds pickled data that the safe loader refuses{cause}; a checkpoint may hold tensors, plain "
+            f"values and argparse.Namespace"
+        )
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
     return UnreadableCheckpointError(f"{path} cannot be read as {kind}: {first_line}")
 

@@ -365,6 +365,8 @@ def _bad_files(tmp_path) -> dict[str, tuple]:
     with open(tmp_path / "pickle.npz", "wb") as handle:
         pickle.dump({"stem/kernel": np.zeros(3)}, handle)
     files["pickle.npz"] = (None, r"is not a \.npz archive \(no zip signature\)")
+    (tmp_path / "plain.pth").write_bytes(pickle.dumps({"stem.proj.weight": [0.0]}, protocol=4))
+    files["plain.pth"] = (None, r"holds pickled data that the safe loader refuses \(")
     torch.save({"model": model.state_dict(), "extra": Payload()}, tmp_path / "object.pth")
     files["object.pth"] = (None, r"holds a pickled tests\.models\.test_weights\.Payload object, which is refused")
     return files
