@@ -1,4 +1,5 @@
-"""The model table: every registered name with its paper, measured size and cost, built from the registry."""
+"""The model and weight tables, built from the registry: every name with its paper, measured size and cost; every
+released weight with its source, file, licence, preprocessing and the top-1 its source reports."""
 
 import dataclasses
 
@@ -7,6 +8,7 @@ import torch
 
 from .complexity import count_gmacs, count_parameters
 from .models import FAMILIES, PREFIX
+from .models._weights import weight_info
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +22,7 @@ class ModelRow:
     img_size: int
     count_source: str
     pretrained_tags: tuple[str, ...]
+    top1: tuple[float | None, ...]  # the top-1 each tag's source reports, beside pretrained_tags
 
 
 def _family(name: str) -> str:
@@ -39,11 +42,14 @@ def model_rows(pattern: str = f"{PREFIX}*") -> list[ModelRow]:
             model = timm.create_model(name)
         cfg = model.pretrained_cfg
         size = cfg["input_size"][-1]
-        tags = tuple(tag.split(".", 1)[1] for tag in timm.list_pretrained(f"{name}.*"))
+        tagged = timm.list_pretrained(f"{name}.*")
+        tags = tuple(tag.split(".", 1)[1] for tag in tagged)
+        infos = [weight_info(tag) for tag in tagged]
         rows.append(ModelRow(
             name=name, family=_family(name), paper=cfg["paper_name"], arxiv=cfg["paper_ids"].removeprefix("arXiv:"),
             params=count_parameters(model), gmacs=round(count_gmacs(model, cfg["input_size"]), 3), img_size=size,
             count_source=cfg["notes"][0].removeprefix("parameter count source: "), pretrained_tags=tags,
+            top1=tuple(info.top1 if info else None for info in infos),
         ))
     return rows
 
@@ -51,13 +57,97 @@ def model_rows(pattern: str = f"{PREFIX}*") -> list[ModelRow]:
 def markdown_table(rows: list[ModelRow]) -> str:
     """The README's model table."""
     lines = [
-        "| name | paper | params | GMACs | img size | weights | where the count comes from |",
+        "| name | paper | params | GMACs | img size | weights (reported top-1) | where the count comes from |",
         "|---|---|---:|---:|---:|---|---|",
     ]
     for row in rows:
-        weights = ", ".join(tag for tag in row.pretrained_tags if tag != "untrained") or "–"
+        weights = ", ".join(
+            f"{tag} {top1 if top1 is not None else '–'}"
+            for tag, top1 in zip(row.pretrained_tags, row.top1, strict=True) if tag != "untrained"
+        ) or "–"
         lines.append(
             f"| `{row.name}` | [{row.paper}](https://arxiv.org/abs/{row.arxiv}) | {row.params:,} | {row.gmacs:.3f} "
             f"| {row.img_size} | {weights} | {row.count_source} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightRow:
+    """One released weight: where it comes from and how its authors evaluated it (``WeightInfo`` + cfg)."""
+
+    tag: str
+    source: str
+    file: str
+    license: str
+    preprocessing: str
+    top1: float | None
+    top1_source: str
+    top1_timm: float | None
+    weights_key: str | None
+    weights_key_source: str
+    preprocessing_source: str
+    page: str
+    num_classes: int
+
+
+def _source(cfg) -> tuple[str, str]:
+    """The address ``pretrained=True`` fetches first (the hub when named, as timm) and the file name it keeps."""
+    url, filename = cfg.url if isinstance(cfg.url, tuple | list) else (cfg.url, (cfg.url or "").rsplit("/", 1)[-1])
+    if cfg.hf_hub_id:
+        hub = f"hf-hub:{cfg.hf_hub_id}/{cfg.hf_hub_filename or 'model.safetensors'}"
+        return (f"{hub} (else {url})" if url else hub), cfg.hf_hub_filename or "model.safetensors"
+    return url, filename
+
+
+_NORMALISATION = {
+    ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)): "ImageNet mean/std",
+    ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)): "mean/std 0.5",
+    ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)): "mean 0, std 1",
+}
+
+
+def preprocessing(cfg) -> str:
+    """The evaluation transform a cfg asks for, in words: size, crop, interpolation, normalisation."""
+    _, height, width = cfg.input_size
+    if cfg.crop_mode == "squash":
+        crop = "resized to size (no crop)"
+    else:
+        crop = "no crop" if cfg.crop_pct == 1.0 else f"crop {cfg.crop_pct:g}"
+    key = (tuple(round(v, 3) for v in cfg.mean), tuple(round(v, 3) for v in cfg.std))
+    norm = _NORMALISATION.get(key, f"mean {key[0]} std {key[1]}")
+    return f"{height}x{width}, {crop}, {cfg.interpolation}, {norm}"
+
+
+def weight_rows(pattern: str = f"{PREFIX}*") -> list[WeightRow]:
+    """Rows for every released weight of the mlpvision names matching ``pattern`` (``.untrained`` tags skipped)."""
+    rows = []
+    for tag in timm.list_pretrained(pattern):
+        cfg = timm.models.get_pretrained_cfg(tag)
+        if not tag.startswith(PREFIX) or not cfg.has_weights:
+            continue
+        info = weight_info(tag)
+        source, file = _source(cfg)
+        rows.append(WeightRow(
+            tag=tag, source=source, file=file, license=cfg.license or "", preprocessing=preprocessing(cfg),
+            top1=info.top1 if info else None, top1_source=info.top1_source if info else "",
+            top1_timm=info.top1_timm if info else None, weights_key=info.weights_key if info else None,
+            weights_key_source=info.weights_key_source if info else "",
+            preprocessing_source=info.preprocessing_source if info else "", page=info.page if info else "",
+            num_classes=cfg.num_classes,
+        ))
+    return rows
+
+
+def weights_markdown(rows: list[WeightRow]) -> str:
+    """The README's weights table."""
+    lines = [
+        "| weight | reported top-1 | timm's top-1 | preprocessing | licence | file | source |",
+        "|---|---:|---:|---|---|---|---|",
+    ]
+    for row in rows:
+        top1 = f"{row.top1:g}" if row.top1 is not None else "–"
+        timm_top1 = f"{row.top1_timm:g}" if row.top1_timm is not None else "–"
+        lines.append(f"| `{row.tag}` | {top1} | {timm_top1} | {row.preprocessing} | {row.license} | {row.file} "
+                     f"| {row.source} |")
     return "\n".join(lines) + "\n"

@@ -27,18 +27,32 @@ class UsageError(Exception):
 
 
 def models_command(args: argparse.Namespace) -> None:
-    """List the registered models with parameters and GMACs counted from the code."""
-    from .catalog import markdown_table, model_rows
+    """List the registered models with parameters and GMACs counted from the code, or (--weights) every released
+    weight with its source, file, licence, preprocessing and reported top-1."""
+    from .catalog import markdown_table, model_rows, weight_rows, weights_markdown
 
     pattern = args.pattern if any(char in args.pattern for char in "*?[") else f"*{args.pattern}*"
-    rows = model_rows(pattern)
+    rows = weight_rows(pattern) if args.weights else model_rows(pattern)
     if not rows:
-        raise UsageError(f"no mlpvision model matches {args.pattern!r}; try `mlpvision models` for the full list")
+        what = "released weight" if args.weights else "mlpvision model"
+        raise UsageError(f"no {what} matches {args.pattern!r}; try `mlpvision models{' --weights' * args.weights}`")
     if args.json:
         print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
         return
     if args.markdown:
-        print(markdown_table(rows), end="")
+        print((weights_markdown if args.weights else markdown_table)(rows), end="")
+        return
+    if args.weights:
+        table = Table(title=f"mlpvision weights ({len(rows)}); top-1: ImageNet-1k as the source reports it "
+                            "(timm's own measurement beside it)")
+        for column, justify in (("weight", "left"), ("source", "left"), ("file", "left"), ("licence", "left"),
+                                ("preprocessing", "left"), ("top-1", "right"), ("timm", "right")):
+            table.add_column(column, justify=justify, overflow="fold")
+        for row in rows:
+            table.add_row(row.tag, row.source, row.file, row.license, row.preprocessing,
+                          "–" if row.top1 is None else f"{row.top1:g}",
+                          "–" if row.top1_timm is None else f"{row.top1_timm:g}")
+        Console().print(table)
         return
     table = Table(title=f"mlpvision models ({len(rows)}); GMACs: fvcore convention, counted on the meta device")
     for column, justify in (("name", "left"), ("family", "left"), ("paper", "left"), ("params", "right"),
@@ -55,6 +69,8 @@ def _add_models(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("models", help="list the models (name, paper, params, GMACs, img size)")
     parser.add_argument("pattern", nargs="?", default="mlpv_*",
                         help="wildcard filter, e.g. 'mlpv_res*', or a word the names contain, e.g. 'vip'")
+    parser.add_argument("--weights", action="store_true",
+                        help="list the released weights: tag, source, file, licence, preprocessing, reported top-1")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON instead of a table")
     output.add_argument("--markdown", action="store_true", help="print the README's markdown table")

@@ -11,6 +11,7 @@ import torch
 
 from .export import real_input
 from .models import read_checkpoint, save_weights
+from .models._weights import read_metadata, weights_key_of
 from .train.config import check_model_name
 from .trained import image_size
 
@@ -56,7 +57,9 @@ def convert(
     source = Path(src)
     if source.is_dir():
         raise ValueError(f"{src}: a folder; give the checkpoint file (.pth, .npz or .safetensors)")
-    state, source_metadata = read_checkpoint(source)
+    if not source.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {src}")
+    source_metadata = read_metadata(source)
     model_name = model_name or source_metadata.get("architecture")
     if not model_name:
         raise ValueError(f"{src} does not say its architecture; give --model NAME")
@@ -71,6 +74,7 @@ def convert(
         probe = timm.create_model(model_name, **kwargs)
     if not hasattr(probe, "load_pretrained"):
         raise ValueError(f"{model_name} is not an mlpvision model; convert reads checkpoints into mlpv_* models")
+    state, _ = read_checkpoint(source, weights_key_of(probe))
     converted = probe.checkpoint_filter(state, probe) if probe.checkpoint_filter else state
     if "head.weight" in converted:
         kwargs["num_classes"] = converted["head.weight"].shape[0]

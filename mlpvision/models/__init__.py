@@ -4,7 +4,7 @@ from . import ccs, cyclemlp, dynamixer, ffonly, gmlp, mixer, repmlpnet, resmlp, 
 from ._backbone import MlpBackbone
 from ._builder import PREFIX
 from ._hierarchical import HierarchicalBackbone
-from ._weights import CheckpointMismatchError, read_checkpoint, save_weights
+from ._weights import CheckpointMismatchError, UnreadableCheckpointError, read_checkpoint, save_weights
 
 FAMILIES = ("mixer", "resmlp", "gmlp", "ffonly", "ccs", "s2mlp", "vip", "dynamixer", "cyclemlp", "smlpnet",
             "repmlpnet")
@@ -15,6 +15,7 @@ __all__ = [
     "CheckpointMismatchError",
     "HierarchicalBackbone",
     "MlpBackbone",
+    "UnreadableCheckpointError",
     "ccs",
     "cyclemlp",
     "dynamixer",

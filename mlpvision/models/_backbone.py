@@ -16,7 +16,14 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..layers.token_mixer import Grid
-from ._weights import CheckpointFilter, check_architecture, load_checked, read_checkpoint, resample_token_mixers
+from ._weights import (
+    CheckpointFilter,
+    check_architecture,
+    load_checked,
+    read_checkpoint,
+    resample_token_mixers,
+    weights_key_of,
+)
 
 
 class BlockFn(Protocol):
@@ -152,7 +159,7 @@ class BackboneApi(nn.Module):
         timm calls this for ``pretrained=True`` (from a file, URL or the hub), since every mlpvision
         ``pretrained_cfg`` sets ``custom_load``.
         """
-        state, metadata = read_checkpoint(checkpoint_path)
+        state, metadata = read_checkpoint(checkpoint_path, weights_key_of(self))
         check_architecture(metadata, self, str(checkpoint_path))
         if self.checkpoint_filter is not None:
             state = self.checkpoint_filter(state, self)

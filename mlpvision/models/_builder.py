@@ -6,6 +6,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import build_model_with_cfg
 from torch import nn
 
+from ._download import pretrained_overlay
 from ._weights import CheckpointFilter
 
 # Every mlpvision entrypoint starts with this, so that registering ours never replaces a timm model.
@@ -44,12 +45,6 @@ def model_cfg(
     return {**cfg, **kwargs}
 
 
-def google_drive_url(file_id: str, filename: str) -> tuple[str, str]:
-    """A Google Drive file as a ``pretrained_cfg`` ``url``: Drive's direct-download address and the file name
-    timm caches it under (timm accepts a ``(url, filename)`` pair; Drive's address alone has no file name)."""
-    return f"https://drive.usercontent.google.com/download?id={file_id}&export=download&confirm=t", filename
-
-
 def build_model(
         model_cls: type[nn.Module],
         variant: str,
@@ -66,6 +61,10 @@ def build_model(
     if not variant.startswith(PREFIX):
         raise ValueError(f"mlpvision model names start with {PREFIX!r}: {variant!r}")
     out_indices = kwargs.pop("out_indices", default_out_indices)
+    if pretrained:
+        # fetched and checked here (see _download), so that timm only ever loads a local file
+        kwargs["pretrained_cfg_overlay"] = pretrained_overlay(
+            variant, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay"))
     if kwargs.get("pretrained_cfg_overlay"):
         # timm resets custom_load when an overlay names a weight source (file=, url=); ours reads every layout
         # (our safetensors, timm's, the authors' .pth and .npz) with strict checks, so it stays in charge.

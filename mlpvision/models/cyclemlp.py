@@ -12,8 +12,10 @@ FCs with zero biases; convolutions PyTorch's default. MACs (``mlpvision models``
 1×1 convolution it is (C_in·C_out per position); fvcore skips ``deform_conv2d``, so the spec's table leaves
 CycleMLP's MACs to the paper.
 
-Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.sfc_h`` …, nested under ``model``; the
-Cycle FCs' fixed ``offset`` buffers are dropped). Released weights: the authors' GitHub release v0.1.
+Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.sfc_h`` …, bare or under ``model`` of a
+main.py training checkpoint, which their evaluation reads; the Cycle FCs' fixed ``offset`` buffers are dropped).
+Released weights: the authors' GitHub release v0.1, evaluated as their ``main.py --eval`` does (crop 0.875
+bicubic for every variant, see the cfgs).
 """
 
 from timm.models import generate_default_cfgs, register_model
@@ -23,6 +25,7 @@ from ..layers.token_mixer import Grid
 from ._builder import IMAGENET_MEAN_STD, model_cfg
 from ._hierarchical import HierarchicalBackbone
 from ._permutator import create_permutator
+from ._weights import register_weights
 
 _RELEASE = "https://github.com/ShoufaChen/CycleMLP/releases/download/v0.1"
 
@@ -42,21 +45,27 @@ def _create_cyclemlp(variant: str, pretrained: bool, variant_args: dict, **kwarg
     )
 
 
-def _cfg(paper_name: str, file: str, **kwargs) -> dict:
+def _cfg(paper_name: str, file: str, top1: float, readme_line: int) -> dict:
+    """The authors' release file, evaluated as their ``main.py --eval --resume`` does (README.md:82): the weights
+    of checkpoint['model'] (main.py:438-439) at Resize(int(256/224·224)) bicubic + CenterCrop 224, crop 0.875
+    (datasets.py:105-110) for every variant; the 0.9 of the B1-B3 cfgs in cycle_mlp.py:44-46 is never read there."""
     return model_cfg(
         paper_name=paper_name, arxiv="2107.10224", code_url="https://github.com/ShoufaChen/CycleMLP", license="mit",
         count_source=f"official {paper_name.replace('-', '_')}", mean_std=IMAGENET_MEAN_STD,
-        url=f"{_RELEASE}/{file}", fixed_input_size=False, **kwargs,
+        url=f"{_RELEASE}/{file}", fixed_input_size=False, crop_pct=0.875, interpolation="bicubic",
+        weights_key="model", weights_key_source="CycleMLP main.py:438-439 (--eval --resume reads checkpoint['model'])",
+        preprocessing_source="CycleMLP datasets.py:105-110 (Resize(int(256/224*224)) bicubic, CenterCrop 224)",
+        top1=top1, top1_source=f"CycleMLP README.md:{readme_line}", page=f"{_RELEASE}/{file}",
     )
 
 
-default_cfgs = generate_default_cfgs({
-    "mlpv_cyclemlp_b1.in1k": _cfg("CycleMLP-B1", "CycleMLP_B1.pth", crop_pct=0.9),
-    "mlpv_cyclemlp_b2.in1k": _cfg("CycleMLP-B2", "CycleMLP_B2.pth", crop_pct=0.9),
-    "mlpv_cyclemlp_b3.in1k": _cfg("CycleMLP-B3", "CycleMLP_B3.pth", crop_pct=0.9),
-    "mlpv_cyclemlp_b4.in1k": _cfg("CycleMLP-B4", "CycleMLP_B4.pth", crop_pct=0.875),
-    "mlpv_cyclemlp_b5.in1k": _cfg("CycleMLP-B5", "CycleMLP_B5.pth", crop_pct=0.875),
-})
+default_cfgs = generate_default_cfgs(register_weights({
+    "mlpv_cyclemlp_b1.in1k": _cfg("CycleMLP-B1", "CycleMLP_B1.pth", 78.9, 29),
+    "mlpv_cyclemlp_b2.in1k": _cfg("CycleMLP-B2", "CycleMLP_B2.pth", 81.6, 30),
+    "mlpv_cyclemlp_b3.in1k": _cfg("CycleMLP-B3", "CycleMLP_B3.pth", 82.4, 31),
+    "mlpv_cyclemlp_b4.in1k": _cfg("CycleMLP-B4", "CycleMLP_B4.pth", 83.0, 32),
+    "mlpv_cyclemlp_b5.in1k": _cfg("CycleMLP-B5", "CycleMLP_B5.pth", 83.2, 33),
+}))
 
 
 @register_model

@@ -12,8 +12,9 @@ and code differ, the code is followed:
 * Drop path grows linearly over all blocks; the model default is 0 (trained with 0.1 / 0.1 / 0.3 for S / M / L).
   LayerNorm eps 1e-5; truncated normal (0.02) linears with zero biases, ``generate`` included.
 
-Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.mix_h.generate`` …, nested under
-``state_dict`` / ``state_dict_ema``). The authors have released no weights.
+Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.mix_h.generate`` …, in a timm train.py
+checkpoint, whose ``state_dict_ema`` is read: the authors' main.py evaluates the EMA by default). The authors have
+released no weights.
 """
 
 from timm.models import generate_default_cfgs, register_model
@@ -23,6 +24,7 @@ from ..layers.token_mixer import Grid
 from ._builder import IMAGENET_MEAN_STD, model_cfg
 from ._hierarchical import HierarchicalBackbone
 from ._permutator import create_permutator
+from ._weights import register_weights
 
 
 def _create_dynamixer(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> HierarchicalBackbone:
@@ -46,11 +48,24 @@ def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
     )
 
 
-default_cfgs = generate_default_cfgs({
-    "mlpv_dynamixer_s.untrained": _cfg("DynaMixer-S", "official dynamixer_s", crop_pct=0.9),
-    "mlpv_dynamixer_m.untrained": _cfg("DynaMixer-M", "official dynamixer_m", crop_pct=0.9),
-    "mlpv_dynamixer_l.untrained": _cfg("DynaMixer-L", "official dynamixer_l", crop_pct=0.875),
-})
+# No weights are released; a checkpoint of the authors' main.py (timm's train.py) is evaluated as their
+# --eval_checkpoint path does: load_checkpoint(model, path, args.model_ema) (main.py:544) with --model-ema on by
+# default (main.py:200), i.e. 'state_dict_ema', at the model's default_cfg (main.py:346, 523): bicubic
+# (models/vision_model.py:14), crop 0.9 for S and M, 0.875 for L (models/configs/conf_dynamixer.py:6-8).
+_EVAL = dict(
+    weights_key="state_dict_ema",
+    weights_key_source="DynaMixer main.py:544 (load_checkpoint with use_ema=args.model_ema, on by default: "
+                       "main.py:200)",
+    preprocessing_source="DynaMixer main.py:346,523 with models/vision_model.py:14 and "
+                         "models/configs/conf_dynamixer.py:6-8",
+    top1_source="no file released",
+)
+
+default_cfgs = generate_default_cfgs(register_weights({
+    "mlpv_dynamixer_s.untrained": _cfg("DynaMixer-S", "official dynamixer_s", crop_pct=0.9, **_EVAL),
+    "mlpv_dynamixer_m.untrained": _cfg("DynaMixer-M", "official dynamixer_m", crop_pct=0.9, **_EVAL),
+    "mlpv_dynamixer_l.untrained": _cfg("DynaMixer-L", "official dynamixer_l", crop_pct=0.875, **_EVAL),
+}))
 
 
 @register_model

@@ -27,7 +27,7 @@ from torch import nn
 from ..layers import Grid, TokenMlp, resize_token_axis
 from ._backbone import MlpBackbone
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
-from ._weights import StateDict
+from ._weights import StateDict, register_weights
 
 FF_LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
 POS_TABLE_GRID = (14, 14)
@@ -176,13 +176,25 @@ def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
 
 _RELEASES = "https://github.com/lukemelas/do-you-even-need-attention/releases/download/v0.0.1"
 
-default_cfgs = generate_default_cfgs({
+# The code runs inside deit (README.md:31): its main.py --eval --resume reads checkpoint['model'] (deit
+# main.py:401-402) and evaluates at Resize(224/0.875) bicubic + CenterCrop 224 (deit datasets.py:100-105, crop
+# ratio 0.875 by default, main.py:174), which the cfg's crop 0.875 bicubic is.
+_DEIT = dict(
+    weights_key="model", weights_key_source="deit main.py:401-402 (--eval --resume reads checkpoint['model'])",
+    preprocessing_source="deit datasets.py:100-105 (Resize(224/0.875) bicubic, CenterCrop 224; main.py:174)",
+    page="https://github.com/lukemelas/do-you-even-need-attention#pretrained-models",
+)
+
+default_cfgs = generate_default_cfgs(register_weights({
     "mlpv_ffonly_tiny.official_in1k": _cfg(
-        "FF-only tiny", "official linear_tiny", url=f"{_RELEASES}/linear-tiny-checkpoint.pth"),
+        "FF-only tiny", "official linear_tiny", url=f"{_RELEASES}/linear-tiny-checkpoint.pth", top1=61.4,
+        top1_source="README.md:23", **_DEIT),
     "mlpv_ffonly_base.official_in1k": _cfg(
-        "FF-only base", "official linear_base", url=f"{_RELEASES}/linear-base-checkpoint.pth"),
-    "mlpv_ffonly_large.untrained": _cfg("FF-only large (/32)", "official linear_large"),
-})
+        "FF-only base", "official linear_base", url=f"{_RELEASES}/linear-base-checkpoint.pth", top1=74.9,
+        top1_source="README.md:24", **_DEIT),
+    "mlpv_ffonly_large.untrained": _cfg("FF-only large (/32)", "official linear_large",
+                                        top1_source="README.md:25 reports 71.4 but no file was released", **_DEIT),
+}))
 
 
 @register_model

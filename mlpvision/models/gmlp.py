@@ -18,7 +18,7 @@ from torch import nn
 from ..layers import GatedBlock, Grid, SpatialGatingUnit
 from ._backbone import MlpBackbone
 from ._builder import INCEPTION_MEAN_STD, build_model, model_cfg
-from ._weights import StateDict
+from ._weights import StateDict, register_weights
 from .mixer import MIXER_LAYER_NORM, convert_timm_layout, init_mixer
 
 
@@ -53,11 +53,21 @@ def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
     )
 
 
-default_cfgs = generate_default_cfgs({
-    "mlpv_gmlp_ti16.untrained": _cfg("gMLP-Ti", "timm gmlp_ti16_224"),
-    "mlpv_gmlp_s16.ra3_in1k": _cfg("gMLP-S", "timm gmlp_s16_224", hf_hub_id="timm/gmlp_s16_224.ra3_in1k"),
-    "mlpv_gmlp_b16.untrained": _cfg("gMLP-B", "timm gmlp_b16_224"),
-})
+# The only released weights are timm's own training (ra3), evaluated by timm's validate.py with its cfg
+# (crop 0.875 bicubic, mean/std 0.5); a timm train.py checkpoint is read from 'state_dict' (validate.py:236,
+# --use-ema off by default, validate.py:130).
+_TIMM = dict(weights_key="state_dict", weights_key_source="timm validate.py:236 (load_checkpoint, use_ema off: "
+                                                          "validate.py:130)",
+             preprocessing_source="timm's gmlp_s16_224 cfg (crop 0.875 bicubic), which its results were measured at")
+
+default_cfgs = generate_default_cfgs(register_weights({
+    "mlpv_gmlp_ti16.untrained": _cfg("gMLP-Ti", "timm gmlp_ti16_224", **_TIMM),
+    "mlpv_gmlp_s16.ra3_in1k": _cfg(
+        "gMLP-S", "timm gmlp_s16_224", hf_hub_id="timm/gmlp_s16_224.ra3_in1k", top1=79.652, top1_timm=79.652,
+        top1_source="timm results-imagenet.csv (timm trained these weights; paper: 79.6)",
+        page="https://huggingface.co/timm/gmlp_s16_224.ra3_in1k", **_TIMM),
+    "mlpv_gmlp_b16.untrained": _cfg("gMLP-B", "timm gmlp_b16_224", **_TIMM),
+}))
 
 
 @register_model

@@ -10,7 +10,10 @@ init is timm's (xavier-uniform linears, zero head).
 
 Checkpoints: ours; timm's ``mixer_*_224`` layout (``blocks.{i}.mlp_tokens`` …); the official JAX ``.npz``
 (``stem/kernel``, ``MixerBlock_{i}/token_mixing/Dense_0/kernel`` …, key names from ``models_mixer.py`` at the
-commit above). The timm layout is also the one this module converts for ResMLP and gMLP.
+commit above). The timm layout is also the one this module converts for ResMLP and gMLP. Released weights: timm's
+hub copies of the Google (B/16, L/16: ImageNet-1k and -21k) and MIIL files, and the authors' SAM / GSAM
+ImageNet-1k ``.npz`` files (S/16, S/32, B/32) from their Cloud Storage bucket; see the cfgs for each one's
+provenance and evaluation.
 """
 
 import re
@@ -24,7 +27,7 @@ from torch import nn
 from ..layers import Grid, MetaFormerBlock, TokenMlp
 from ._backbone import MlpBackbone
 from ._builder import INCEPTION_MEAN_STD, build_model, model_cfg
-from ._weights import StateDict
+from ._weights import StateDict, register_weights
 
 MIXER_LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
 
@@ -145,43 +148,79 @@ def _create_mixer(variant: str, pretrained: bool, variant_args: dict, **kwargs) 
     return build_model(MlpBackbone, variant, pretrained, checkpoint_filter_fn, **kwargs)
 
 
-def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
+def _cfg(paper_name: str, count_source: str, notes: tuple[str, ...] = (), **kwargs) -> dict:
+    kwargs.setdefault("weights_key_source", "none: a flat Flax parameter tree (.npz) or timm's hub safetensors")
     return model_cfg(
         paper_name=paper_name, arxiv="2105.01601", code_url="https://github.com/google-research/vision_transformer",
-        license="apache-2.0", count_source=count_source, mean_std=INCEPTION_MEAN_STD, **kwargs,
+        license="apache-2.0", count_source=count_source, mean_std=INCEPTION_MEAN_STD,
+        notes=(f"parameter count source: {count_source}", *notes), **kwargs,
     )
+
+
+# The authors' evaluation resizes to 224×224 without a crop (vit_jax/input_pipeline.py:213-214, bilinear
+# tf.image.resize, (x − 127.5)/127.5 = mean/std 0.5). For the two ImageNet-1k files timm's crop 0.875 bicubic
+# measures at least the paper's figures (76.616 vs 76.44, 72.084 vs 71.76), so those keep timm's settings.
+_JAX_EVAL = "vision_transformer vit_jax/input_pipeline.py:213-214 (resize to 224x224, no crop, bilinear)"
+_TIMM_EVAL = f"timm results-imagenet.csv at crop 0.875 bicubic reproduces the paper; authors: {_JAX_EVAL}"
+_BUCKET = "https://storage.googleapis.com/mixer_models"
 
 
 def _timm_hub(tag: str, **kwargs) -> dict:
     """Where timm keeps the converted official (or MIIL) weights: same tensors in timm's key layout."""
-    return dict(hf_hub_id=f"timm/{tag}", **kwargs)
+    return dict(hf_hub_id=f"timm/{tag}", page=f"https://huggingface.co/timm/{tag.split('.')[0]}",
+                preprocessing_source=_TIMM_EVAL, **kwargs)
 
 
-_MIIL = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear")
+def _bucket(folder: str, file: str, **kwargs) -> dict:
+    """An ImageNet-1k ``.npz`` of the authors' Cloud Storage bucket (listed in vit_jax.ipynb), cached under a name
+    that keeps the folder (sam/ and gsam/ hold files of the same name), evaluated as the authors evaluate."""
+    return dict(url=(f"{_BUCKET}/{folder}/{file}", f"mixer_{folder}_{file}"), page=f"{_BUCKET}/{folder}/{file}",
+                crop_pct=1.0, crop_mode="squash", interpolation="bilinear", preprocessing_source=_JAX_EVAL,
+                notes=(f"gs://mixer_models/{folder}/{file}: a Flax model (tanh GELU); built with gelu='tanh' the "
+                       "logits match Flax to 1e-6, with the default exact GELU to ~2e-4",),
+                top1_source=f"{'SAM' if folder == 'sam' else 'GSAM'} paper (arXiv "
+                            f"{'2106.01548' if folder == 'sam' else '2203.08065'}); figure not transcribed here",
+                **kwargs)
 
-default_cfgs = generate_default_cfgs({
-    "mlpv_mixer_s32.untrained": _cfg("Mixer-S/32", "timm mixer_s32_224"),
-    "mlpv_mixer_s16.untrained": _cfg("Mixer-S/16", "timm mixer_s16_224"),
-    "mlpv_mixer_b32.untrained": _cfg("Mixer-B/32", "timm mixer_b32_224 (= official JAX)"),
-    "mlpv_mixer_b16.goog_in21k_ft_in1k": _cfg(
-        "Mixer-B/16", "timm mixer_b16_224 (= official JAX)", **_timm_hub("mixer_b16_224.goog_in21k_ft_in1k")),
+
+_IN1K_NOTE = ("timm tags this file goog_in21k_ft_in1k; the Mixer authors (timm PR #651) and timm's docstring say it "
+              "is the ImageNet-1k model, hence goog_in1k here")
+_MIIL = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear",
+             preprocessing_source="timm's mixer_b16_224.miil cfg (MIIL: mean 0, std 1, bilinear, crop 0.875)")
+
+default_cfgs = generate_default_cfgs(register_weights({
+    "mlpv_mixer_s32.gsam_in1k": _cfg("Mixer-S/32", "timm mixer_s32_224", **_bucket("gsam", "Mixer-S_32.npz")),
+    "mlpv_mixer_s16.gsam_in1k": _cfg("Mixer-S/16", "timm mixer_s16_224", **_bucket("gsam", "Mixer-S_16.npz")),
+    "mlpv_mixer_b32.gsam_in1k": _cfg(
+        "Mixer-B/32", "timm mixer_b32_224 (= official JAX)", **_bucket("gsam", "Mixer-B_32.npz")),
+    "mlpv_mixer_b32.sam_in1k": _cfg(
+        "Mixer-B/32", "timm mixer_b32_224 (= official JAX)", **_bucket("sam", "Mixer-B_32.npz")),
+    "mlpv_mixer_b16.goog_in1k": _cfg(
+        "Mixer-B/16", "timm mixer_b16_224 (= official JAX)", top1=76.44, top1_timm=76.616,
+        top1_source="Mixer paper Table 3 (ImageNet, no extra data)",
+        **_timm_hub("mixer_b16_224.goog_in21k_ft_in1k", notes=(_IN1K_NOTE,))),
     "mlpv_mixer_b16.goog_in21k": _cfg(
         "Mixer-B/16", "timm mixer_b16_224 (= official JAX)", num_classes=21843,
-        **_timm_hub("mixer_b16_224.goog_in21k")),
+        top1_source="ImageNet-21k classifier: no ImageNet-1k top-1", **_timm_hub("mixer_b16_224.goog_in21k")),
     "mlpv_mixer_b16.miil_in21k_ft_in1k": _cfg(
-        "Mixer-B/16", "timm mixer_b16_224 (= official JAX)", **_MIIL, **_timm_hub("mixer_b16_224.miil_in21k_ft_in1k")),
+        "Mixer-B/16", "timm mixer_b16_224 (= official JAX)", top1_timm=82.314,
+        top1_source="MIIL's figure not transcribed here; timm measured it",
+        **{**_timm_hub("mixer_b16_224.miil_in21k_ft_in1k"), **_MIIL}),
     "mlpv_mixer_b16.miil_in21k": _cfg(
-        "Mixer-B/16", "timm mixer_b16_224 (= official JAX)", num_classes=11221, **_MIIL,
-        **_timm_hub("mixer_b16_224.miil_in21k")),
+        "Mixer-B/16", "timm mixer_b16_224 (= official JAX)", num_classes=11221,
+        top1_source="ImageNet-21k-P classifier: no ImageNet-1k top-1",
+        **{**_timm_hub("mixer_b16_224.miil_in21k"), **_MIIL}),
     "mlpv_mixer_l32.untrained": _cfg("Mixer-L/32", "timm mixer_l32_224"),
-    "mlpv_mixer_l16.goog_in21k_ft_in1k": _cfg(
-        "Mixer-L/16", "timm mixer_l16_224 (= official JAX)", **_timm_hub("mixer_l16_224.goog_in21k_ft_in1k")),
+    "mlpv_mixer_l16.goog_in1k": _cfg(
+        "Mixer-L/16", "timm mixer_l16_224 (= official JAX)", top1=71.76, top1_timm=72.084,
+        top1_source="Mixer paper Table 3 (ImageNet, no extra data)",
+        **_timm_hub("mixer_l16_224.goog_in21k_ft_in1k", notes=(_IN1K_NOTE,))),
     "mlpv_mixer_l16.goog_in21k": _cfg(
         "Mixer-L/16", "timm mixer_l16_224 (= official JAX)", num_classes=21843,
-        **_timm_hub("mixer_l16_224.goog_in21k")),
+        top1_source="ImageNet-21k classifier: no ImageNet-1k top-1", **_timm_hub("mixer_l16_224.goog_in21k")),
     "mlpv_mixer_h14.untrained": _cfg(
         "Mixer-H/14", "timm MlpMixer(patch 14; 32 blocks; dim 1280; mlp_ratio (0.5;4))"),
-})
+}))
 
 
 @register_model

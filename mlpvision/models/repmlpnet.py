@@ -18,7 +18,10 @@ Checkpoints: ours, training or inference form; the official layout (``conv_embed
 repmlp_block.*``, ``embeds.{i}.*``, ``head_norm.*``; key names from ``repmlpnet.py`` at the commit above), both the
 released training-form files and those saved after ``locality_injection()`` (the code's ``convert.py``). An
 inference-form checkpoint is recognised by its ``fc3.bias`` keys: ``checkpoint_filter_fn`` then re-parameterises
-the freshly built model before the strict load, so the loaded model is in inference form.
+the freshly built model before the strict load, so the loaded model is in inference form. The released files are
+evaluated as the authors' test.py does: resized to the input size with no crop, bilinear (see the cfgs). A full
+training checkpoint of their main_repmlp.py stores its yacs ``config`` object, which is refused (only
+``argparse.Namespace`` is allowed); its ``model`` weights load once saved on their own.
 """
 
 import re
@@ -31,9 +34,10 @@ from torch import nn
 from ..layers import Grid, MetaFormerBlock
 from ..layers.conv_embed import ConvEmbed
 from ..layers.rep_mlp import RepMlp
-from ._builder import IMAGENET_MEAN_STD, build_model, google_drive_url, model_cfg
+from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
+from ._download import google_drive_url
 from ._hierarchical import HierarchicalBackbone
-from ._weights import StateDict
+from ._weights import StateDict, register_weights
 
 
 class ConvBnFfn(nn.Module):
@@ -141,37 +145,46 @@ def _create_repmlpnet(variant: str, pretrained: bool, variant_args: dict, **kwar
 _BAIDU = "Baidu mirror (code rmlp): https://pan.baidu.com/s/{}?pwd=rmlp"
 
 
-def _cfg(paper_name: str, count_source: str, drive_id: str, baidu_id: str, img_size: int, **kwargs) -> dict:
-    """The released training-form weights: a Google Drive file (README) and its Baidu mirror."""
+def _cfg(paper_name: str, count_source: str, drive_id: str, baidu_id: str, img_size: int, top1: float,
+         readme_line: int) -> dict:
+    """The released training-form weights: a Google Drive file (README) and its Baidu mirror, evaluated as the
+    authors' test.py does: ``load_weights`` takes checkpoint['model'] when present, else the bare state dict
+    (utils.py:58-59, test.py:51), and the images are resized to the input side and centre-cropped to it, i.e. no
+    crop, with torchvision's default bilinear (test.py:69-70; main_repmlp.py the same: data/build.py:187-188,
+    config.py:34 bilinear, config.py:137 TEST.CROP False)."""
     return model_cfg(
         paper_name=paper_name, arxiv="2112.11081", code_url="https://github.com/DingXiaoH/RepMLP", license="mit",
         count_source=count_source, mean_std=IMAGENET_MEAN_STD, input_size=(3, img_size, img_size),
+        crop_pct=1.0, interpolation="bilinear",
         url=google_drive_url(drive_id, f"{paper_name.replace('-', '_')}.pth"),
         notes=(f"parameter count source: {count_source}", _BAIDU.format(baidu_id)),
-        **kwargs,
+        weights_key="model", weights_key_source="RepMLP utils.py:58-59 (load_weights, called by test.py:51)",
+        preprocessing_source="RepMLP test.py:69-70 (Resize(r), CenterCrop(r): no crop, bilinear); data/build.py:"
+                             "187-188, config.py:34,137",
+        top1=top1, top1_source=f"RepMLP README.md:{readme_line}", page=f"https://drive.google.com/file/d/{drive_id}/view",
     )
 
 
-default_cfgs = generate_default_cfgs({
+default_cfgs = generate_default_cfgs(register_weights({
     "mlpv_repmlpnet_t224.in1k": _cfg(
         "RepMLPNet-T224", "official create_RepMLPNet_T224", "1TgPDD78G-d3h_Y_vNTuqYdSJZHmnju7b",
-        "1vDMl06wVUvkJgC7DOeleNA", 224),
+        "1vDMl06wVUvkJgC7DOeleNA", 224, 76.62, 50),
     "mlpv_repmlpnet_b224.in1k": _cfg(
         "RepMLPNet-B224", "official create_RepMLPNet_B224", "1GwoUvxGXgzKArlCf0V9kvc9_3GtkGltp",
-        "1MzkKTTzmOdOvtUCuRqwswA", 224),
+        "1MzkKTTzmOdOvtUCuRqwswA", 224, 80.32, 51),
     "mlpv_repmlpnet_t256.in1k": _cfg(
         "RepMLPNet-T256", "official create_RepMLPNet_T256", "1mU0L76x20eAKzkHxEM7J2BvEOLWx_mux",
-        "1pALVZES9lVnjpXf20NxW3Q", 256),
+        "1pALVZES9lVnjpXf20NxW3Q", 256, 77.44, 52),
     "mlpv_repmlpnet_b256.in1k": _cfg(
         "RepMLPNet-B256", "official create_RepMLPNet_B256", "1W-__gXE7903cX-gOSXEGxNBCJjvqFCiJ",
-        "1GGqIOoVBAd3thaU5LoUtqQ", 256),
+        "1GGqIOoVBAd3thaU5LoUtqQ", 256, 81.03, 53),
     "mlpv_repmlpnet_d256.in1k": _cfg(
         "RepMLPNet-D256", "official create_RepMLPNet_D256", "1e5IYac0UHnJq2_lzbuE7J4rahMENX2ha",
-        "12PvSLGepMCCImr--D-RQvw", 256),
+        "12PvSLGepMCCImr--D-RQvw", 256, 80.83, 54),
     "mlpv_repmlpnet_l256.in1k": _cfg(
         "RepMLPNet-L256", "official create_RepMLPNet_L256", "1SHhNJ6pZax9qMLm8DJZtQ_XfmcmddPYU",
-        "1qz2JBUyYY6JEpnzFIdm-xQ", 256),
-})
+        "1qz2JBUyYY6JEpnzFIdm-xQ", 256, 81.68, 55),
+}))
 
 
 @register_model

@@ -24,7 +24,7 @@ from torch import nn
 from ..layers import Affine, Grid, MetaFormerBlock, TokenLinear
 from ._backbone import MlpBackbone
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
-from ._weights import StateDict
+from ._weights import StateDict, register_weights
 from .mixer import convert_timm_layout
 
 
@@ -112,10 +112,22 @@ def _create_resmlp(variant: str, pretrained: bool, variant_args: dict, **kwargs)
     return build_model(MlpBackbone, variant, pretrained, checkpoint_filter_fn, **kwargs)
 
 
+# The released files are bare state dicts (deit resmlp_models.py:125-130); a deit main.py training checkpoint is
+# evaluated from checkpoint['model'] (main.py:401-402, --eval --resume). The authors evaluate at crop 0.9
+# (README_resmlp.md:60-73); timm's crop 0.875 bicubic measures every released file at its README figure or above
+# (results-imagenet.csv, top1_timm below), so the cfgs keep timm's settings.
+_EVAL = dict(
+    weights_key="model", weights_key_source="deit main.py:401-402 (--eval --resume reads checkpoint['model'])",
+    preprocessing_source="timm results-imagenet.csv at crop 0.875 bicubic reproduces the README; authors: "
+                         "deit README_resmlp.md:60-73 (crop 0.9, bicubic)",
+    page="https://github.com/facebookresearch/deit/blob/main/README_resmlp.md",
+)
+
+
 def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
     return model_cfg(
         paper_name=paper_name, arxiv="2105.03404", code_url="https://github.com/facebookresearch/deit",
-        license="apache-2.0", count_source=count_source, mean_std=IMAGENET_MEAN_STD, **kwargs,
+        license="apache-2.0", count_source=count_source, mean_std=IMAGENET_MEAN_STD, **{**_EVAL, **kwargs},
     )
 
 
@@ -129,24 +141,38 @@ _S24 = ("ResMLP-S24", "official resmlp_24")
 _S36 = ("ResMLP-S36", "official resmlp_36")
 _B24 = ("ResMLP-B24/8", "official resmlpB_24 (= timm resmlp_big_24_224)")
 
-default_cfgs = generate_default_cfgs({
-    "mlpv_resmlp_12.fb_in1k": _cfg(*_S12, **_weights("resmlp_12_224.fb_in1k", "resmlp_12_no_dist.pth")),
+_PAPER = "ResMLP paper (arXiv 2105.03404), no distillation"
+_DINO = "DINO features: README_resmlp.md:{} gives k-NN {}, no classifier top-1"
+
+default_cfgs = generate_default_cfgs(register_weights({
+    "mlpv_resmlp_12.fb_in1k": _cfg(*_S12, **_weights("resmlp_12_224.fb_in1k", "resmlp_12_no_dist.pth"),
+                                   top1=76.6, top1_source=_PAPER, top1_timm=76.660),
     "mlpv_resmlp_12.fb_distilled_in1k": _cfg(
-        *_S12, **_weights("resmlp_12_224.fb_distilled_in1k", "resmlp_12_dist.pth")),
-    "mlpv_resmlp_12.fb_dino": _cfg(*_S12, **_weights("resmlp_12_224.fb_dino", "resmlp_12_dino.pth")),
-    "mlpv_resmlp_24.fb_in1k": _cfg(*_S24, **_weights("resmlp_24_224.fb_in1k", "resmlp_24_no_dist.pth")),
+        *_S12, **_weights("resmlp_12_224.fb_distilled_in1k", "resmlp_12_dist.pth"),
+        top1=77.8, top1_source="README_resmlp.md:37", top1_timm=77.948),
+    "mlpv_resmlp_12.fb_dino": _cfg(*_S12, **_weights("resmlp_12_224.fb_dino", "resmlp_12_dino.pth"),
+                                   top1_source=_DINO.format(52, 62.6)),
+    "mlpv_resmlp_24.fb_in1k": _cfg(*_S24, **_weights("resmlp_24_224.fb_in1k", "resmlp_24_no_dist.pth"),
+                                   top1=79.4, top1_source=_PAPER, top1_timm=79.380),
     "mlpv_resmlp_24.fb_distilled_in1k": _cfg(
-        *_S24, **_weights("resmlp_24_224.fb_distilled_in1k", "resmlp_24_dist.pth")),
-    "mlpv_resmlp_24.fb_dino": _cfg(*_S24, **_weights("resmlp_24_224.fb_dino", "resmlp_24_dino.pth")),
-    "mlpv_resmlp_36.fb_in1k": _cfg(*_S36, **_weights("resmlp_36_224.fb_in1k", "resmlp_36_no_dist.pth")),
+        *_S24, **_weights("resmlp_24_224.fb_distilled_in1k", "resmlp_24_dist.pth"),
+        top1=80.8, top1_source="README_resmlp.md:38", top1_timm=80.766),
+    "mlpv_resmlp_24.fb_dino": _cfg(*_S24, **_weights("resmlp_24_224.fb_dino", "resmlp_24_dino.pth"),
+                                   top1_source=_DINO.format(53, 69.4)),
+    "mlpv_resmlp_36.fb_in1k": _cfg(*_S36, **_weights("resmlp_36_224.fb_in1k", "resmlp_36_no_dist.pth"),
+                                   top1=79.7, top1_source=_PAPER, top1_timm=79.772),
     "mlpv_resmlp_36.fb_distilled_in1k": _cfg(
-        *_S36, **_weights("resmlp_36_224.fb_distilled_in1k", "resmlp_36_dist.pth")),
-    "mlpv_resmlp_b24.fb_in1k": _cfg(*_B24, **_weights("resmlp_big_24_224.fb_in1k", "resmlpB_24_no_dist.pth")),
+        *_S36, **_weights("resmlp_36_224.fb_distilled_in1k", "resmlp_36_dist.pth"),
+        top1=81.1, top1_source="README_resmlp.md:39", top1_timm=81.150),
+    "mlpv_resmlp_b24.fb_in1k": _cfg(*_B24, **_weights("resmlp_big_24_224.fb_in1k", "resmlpB_24_no_dist.pth"),
+                                    top1=81.0, top1_source=_PAPER, top1_timm=81.034),
     "mlpv_resmlp_b24.fb_distilled_in1k": _cfg(
-        *_B24, **_weights("resmlp_big_24_224.fb_distilled_in1k", "resmlpB_24_dist.pth")),
+        *_B24, **_weights("resmlp_big_24_224.fb_distilled_in1k", "resmlpB_24_dist.pth"),
+        top1=83.6, top1_source="README_resmlp.md:40", top1_timm=83.594),
     "mlpv_resmlp_b24.fb_in22k_ft_in1k": _cfg(
-        *_B24, **_weights("resmlp_big_24_224.fb_in22k_ft_in1k", "resmlpB_24_22k.pth")),
-})
+        *_B24, **_weights("resmlp_big_24_224.fb_in22k_ft_in1k", "resmlpB_24_22k.pth"),
+        top1=84.4, top1_source="README_resmlp.md:46", top1_timm=84.414),
+}))
 
 
 @register_model

@@ -39,7 +39,7 @@ from ..layers.sparse_mlp import SparseMlp
 from ..layers.token_mixer import Grid
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
 from ._hierarchical import HierarchicalBackbone
-from ._weights import StateDict
+from ._weights import StateDict, register_weights
 
 
 class SparseMlpBlock(nn.Module):
@@ -164,13 +164,23 @@ def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
 
 _RELEASES = "https://github.com/microsoft/SPACH/releases/download/v1.0"
 
-default_cfgs = generate_default_cfgs({
-    "mlpv_smlpnet_t.untrained": _cfg("sMLPNet-T", "official sMLPNet(dim 80; depths 2-8-14-2; alpha 3)"),
+# The authors evaluate with main.py --eval --resume (README.md:69): checkpoint['model'] (main.py:390-391) at
+# Resize(int(256/224·224)) bicubic + CenterCrop 224 (datasets.py:50-55), the cfg's crop 0.875 bicubic.
+_EVAL = dict(
+    weights_key="model", weights_key_source="SPACH main.py:390-391 (--eval --resume reads checkpoint['model'])",
+    preprocessing_source="SPACH datasets.py:50-55 (Resize(int(256/224*224)) bicubic, CenterCrop 224)",
+)
+
+default_cfgs = generate_default_cfgs(register_weights({
+    "mlpv_smlpnet_t.untrained": _cfg("sMLPNet-T", "official sMLPNet(dim 80; depths 2-8-14-2; alpha 3)",
+                                     top1_source="SPACH README.md:26 reports 81.9 but no file was released", **_EVAL),
     "mlpv_smlpnet_s.official_in1k": _cfg(
-        "sMLPNet-S", "official sMLPNet(dim 96; depths 2-10-24-2)", url=f"{_RELEASES}/smlp_s.pth"),
+        "sMLPNet-S", "official sMLPNet(dim 96; depths 2-10-24-2)", url=f"{_RELEASES}/smlp_s.pth", top1=83.1,
+        top1_source="SPACH README.md:27", page=f"{_RELEASES}/smlp_s.pth", **_EVAL),
     "mlpv_smlpnet_b.official_in1k": _cfg(
-        "sMLPNet-B", "official sMLPNet(dim 112; depths 2-10-24-2)", url=f"{_RELEASES}/smlp_b.pth"),
-})
+        "sMLPNet-B", "official sMLPNet(dim 112; depths 2-10-24-2)", url=f"{_RELEASES}/smlp_b.pth", top1=83.4,
+        top1_source="SPACH README.md:28", page=f"{_RELEASES}/smlp_b.pth", **_EVAL),
+}))
 
 
 def _stage_dims(dim: int) -> tuple[int, ...]:

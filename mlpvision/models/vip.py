@@ -10,9 +10,11 @@ this file's key mapping follows that commit. Where paper and code differ, the co
 * Drop path grows linearly over all blocks; the model default is 0 as in the builders (the paper trains with
   0.1 / 0.1 / 0.2 / 0.3 for S/14, S/7, M/7, L/7). LayerNorm eps 1e-5. Init: truncated normal (0.02) linears.
 
-Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.mlp_h`` …, possibly nested under
-``state_dict`` / ``state_dict_ema``, which the reader unwraps). The released weights are on Google Drive (links in
-the authors' README); ``pretrained=True`` asks Drive's direct-download endpoint for them.
+Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.mlp_h`` …, bare or in a timm train.py
+checkpoint, whose ``state_dict`` is read: the authors' validate.py evaluates it, not ``state_dict_ema``). The
+released weights are on Google Drive (links in the authors' README); ``pretrained=True`` fetches them through
+Drive's download address and its confirmation form (``_download.py``). Preprocessing: the authors' validate.py
+at the model's default_cfg (crop 0.9 for S and M, 0.875 for L, bicubic), cited at the cfgs.
 """
 
 from functools import partial
@@ -21,9 +23,11 @@ from timm.models import generate_default_cfgs, register_model
 
 from ..layers.permute_mlp import WeightedPermuteMlp
 from ..layers.token_mixer import Grid
-from ._builder import IMAGENET_MEAN_STD, google_drive_url, model_cfg
+from ._builder import IMAGENET_MEAN_STD, model_cfg
+from ._download import google_drive_url
 from ._hierarchical import HierarchicalBackbone
 from ._permutator import create_permutator
+from ._weights import register_weights
 
 
 def _create_vip(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> HierarchicalBackbone:
@@ -49,15 +53,33 @@ def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
     )
 
 
-default_cfgs = generate_default_cfgs({
-    "mlpv_vip_s14.untrained": _cfg("ViP-Small/14", "official vip_s14", crop_pct=0.9),
-    "mlpv_vip_s7.in1k": _cfg("ViP-Small/7", "official vip_s7", crop_pct=0.9,
-                             url=google_drive_url("1cX6eauDrsGsLSZnqsX7cl0oiKX8Dzv5z", "vip_s7.pth")),
-    "mlpv_vip_m7.in1k": _cfg("ViP-Medium/7", "official vip_m7", crop_pct=0.9,
-                             url=google_drive_url("15y5WMypthpbBFdc01E3mJCZit7q0Yn8m", "vip_m7.pth")),
-    "mlpv_vip_l7.in1k": _cfg("ViP-Large/7", "official vip_l7", crop_pct=0.875,
-                             url=google_drive_url("14F5IXGXmB_3jrwK33Efae-WEb5D_G85c", "vip_l7.pth")),
-})
+# The authors evaluate with their validate.py (eval.sh:13): load_checkpoint(model, checkpoint, args.use_ema)
+# (validate.py:150) with --use-ema off (validate.py:98), i.e. 'state_dict' of a timm train.py checkpoint, at the
+# model's default_cfg (validate.py:155, 192): crop 0.9 for S and M, 0.875 for L, bicubic (models/vip.py:12, 18-20).
+_EVAL = dict(
+    weights_key="state_dict",
+    weights_key_source="VisionPermutator validate.py:150 (load_checkpoint with use_ema off, validate.py:98)",
+    preprocessing_source="VisionPermutator validate.py:155,192 with models/vip.py:12,18-20 (bicubic; crop 0.9 S/M, "
+                         "0.875 L)",
+    top1_source="VisionPermutator README.md:{}",
+)
+
+
+def _drive(file_id: str, filename: str, readme_line: int) -> dict:
+    return dict(url=google_drive_url(file_id, filename), page=f"https://drive.google.com/file/d/{file_id}/view",
+                top1_source=_EVAL["top1_source"].format(readme_line))
+
+
+default_cfgs = generate_default_cfgs(register_weights({
+    "mlpv_vip_s14.untrained": _cfg("ViP-Small/14", "official vip_s14", crop_pct=0.9,
+                                   **{**_EVAL, "top1_source": "no file released"}),
+    "mlpv_vip_s7.in1k": _cfg("ViP-Small/7", "official vip_s7", crop_pct=0.9, top1=81.5,
+                             **{**_EVAL, **_drive("1cX6eauDrsGsLSZnqsX7cl0oiKX8Dzv5z", "vip_s7.pth", 25)}),
+    "mlpv_vip_m7.in1k": _cfg("ViP-Medium/7", "official vip_m7", crop_pct=0.9, top1=82.7,
+                             **{**_EVAL, **_drive("15y5WMypthpbBFdc01E3mJCZit7q0Yn8m", "vip_m7.pth", 28)}),
+    "mlpv_vip_l7.in1k": _cfg("ViP-Large/7", "official vip_l7", crop_pct=0.875, top1=83.2,
+                             **{**_EVAL, **_drive("14F5IXGXmB_3jrwK33Efae-WEb5D_G85c", "vip_l7.pth", 31)}),
+}))
 
 _SMALL = partial(dict, mlp_ratios=(3, 3, 3, 3), depths=(4, 3, 8, 3))
 

@@ -6,7 +6,7 @@ import timm
 import torch
 from torch import nn
 
-from mlpvision.models import save_weights
+from mlpvision.models import _download, save_weights
 
 from ..conftest import (
     HIERARCHICAL_FAMILIES,
@@ -112,20 +112,19 @@ URL_NAMES = [name for name in NAMES if timm.models.get_pretrained_cfg(name).url]
 
 @pytest.mark.parametrize("name", URL_NAMES)
 def test_pretrained_true_downloads_the_authors_file_and_loads_it(name, tmp_path, monkeypatch):
-    """``pretrained=True`` asks timm for the cfg's URL under a file name of its own and loads what comes back."""
+    """``pretrained=True`` asks the downloader for the cfg's URL under a file name of its own and loads the file."""
     source = randomize_statistics_(tiny_model(name)).eval()
     save_weights(source, tmp_path / "downloaded.safetensors")
     requested = []
 
-    def fake_download(url, **kwargs):
-        requested.append(url)
-        return str(tmp_path / "downloaded.safetensors")
+    def fake_fetch(url, filename, what):
+        requested.append((url, filename))
+        return tmp_path / "downloaded.safetensors"
 
-    monkeypatch.setattr(timm.models._builder, "download_cached_file", fake_download)
+    monkeypatch.setattr(_download, "fetch_url", fake_fetch)
     loaded = timm.create_model(name, pretrained=True, **tiny_kwargs(name)).eval()
-    url = requested[0][0] if isinstance(requested[0], tuple) else requested[0]
+    url, filename = requested[0]
     assert url.startswith("https://")
-    filename = requested[0][1] if isinstance(requested[0], tuple) else url.rsplit("/", 1)[1]
     assert filename.endswith(".pth")
     x = _input(source)
     with torch.no_grad():
