@@ -50,6 +50,9 @@ class TrainConfig:
     cutmix: float = field(default=1.0, metadata={"help": "cutmix alpha (0: off)"})
     aa: str | None = field(default="rand-m9-mstd0.5-inc1", metadata={"help": "timm auto-augment policy, or none"})
     reprob: float = field(default=0.25, metadata={"help": "random-erasing probability"})
+    aug_repeats: int = field(default=1, metadata={
+        "help": "repeated augmentation: each sampled image appears this many times per epoch, differently augmented "
+                "(DeiT's RASampler; 1: off)"})
     hflip: float = field(default=0.5, metadata={"help": "horizontal-flip probability"})
     color_jitter: float = field(default=0.4, metadata={"help": "colour-jitter strength (used without --aa)"})
     scale: tuple[float, float] = field(default=(0.08, 1.0), metadata={"help": "random-resized-crop area range"})
@@ -80,7 +83,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` with one actionable line for the first bad value."""
-        positive_ints = ("epochs", "batch_size", "grad_accum_steps", "devices", "num_nodes", "lr_base_size")
+        positive_ints = ("epochs", "batch_size", "grad_accum_steps", "devices", "num_nodes", "lr_base_size",
+                         "aug_repeats")
         for name in positive_ints:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
