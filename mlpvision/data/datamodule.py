@@ -26,6 +26,7 @@ from timm.data.distributed_sampler import RepeatAugSampler
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .folder import BadImageError
+from .shards import ShardStream
 from .sources import Splits
 
 _logger = logging.getLogger(__name__)
@@ -172,6 +173,8 @@ class CheckedLoader(DataLoader):
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         sampler = self.sampler
+        if isinstance(self.dataset, ShardStream):
+            self.dataset.set_epoch(self.progress()[0] if self.progress else self.dataset.epoch)
         if isinstance(sampler, EpochSampler):
             # the epoch is set here as well as by Lightning: a loader with workers draws its first indices as soon
             # as its iterator exists, and Lightning creates that iterator before it sets the epoch of a resumed run
@@ -217,17 +220,24 @@ class ImageDataModule(L.LightningDataModule):
         loop = self.trainer.fit_loop
         return loop.epoch_progress.current.processed, loop.epoch_loop.batch_progress.current.completed
 
-    def _loader(self, dataset: Dataset, sampler: Sampler, train: bool) -> CheckedLoader:
+    def _loader(self, dataset: Dataset, sampler: Sampler | None, train: bool) -> CheckedLoader:
         skip = self.splits.bad_image_policy == "skip"
+        transform = self.train_transform if train else self.eval_transform
+        if isinstance(dataset, ShardStream):
+            dataset.configure(transform, *self._replicas(), self.batch_size, self.seed)
+            sampler = None
+        else:
+            dataset = CheckedSamples(dataset, transform, substitute=train and skip)
         return CheckedLoader(
-            CheckedSamples(dataset, self.train_transform if train else self.eval_transform, substitute=train and skip),
-            batch_size=self.batch_size, sampler=sampler, drop_last=train, num_workers=self.workers,
+            dataset, batch_size=self.batch_size, sampler=sampler, drop_last=train, num_workers=self.workers,
             persistent_workers=False, pin_memory=torch.cuda.is_available(), bad_images=self.splits.bad_images,
             policy=self.splits.bad_image_policy, progress=self._progress if train and self.trainer else None,
         )
 
     def train_dataloader(self) -> CheckedLoader:
         replicas, rank = self._replicas()
+        if isinstance(self.splits.train, ShardStream) and self.aug_repeats > 1:
+            raise ValueError("--aug-repeats needs random access to the images; tar shards are streamed (use 1)")
         if len(self.splits.train) < self.batch_size * replicas:
             raise ValueError(
                 f"--batch-size {self.batch_size} is larger than the {len(self.splits.train)} training images"
@@ -238,7 +248,9 @@ class ImageDataModule(L.LightningDataModule):
 
     def _eval_loader(self, dataset: Dataset) -> CheckedLoader:
         replicas, rank = self._replicas()
-        return self._loader(dataset, DistributedSampler(dataset, replicas, rank, shuffle=False), train=False)
+        stream = isinstance(dataset, ShardStream)
+        sampler = None if stream else DistributedSampler(dataset, replicas, rank, shuffle=False)
+        return self._loader(dataset, sampler, train=False)
 
     def val_dataloader(self) -> CheckedLoader:
         return self._eval_loader(self.splits.val)

@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -57,14 +58,16 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def read_image(path: Path) -> Image.Image:
-    """Decode ``path`` fully into an RGB image; ``BadImageError`` naming the file if it cannot be read."""
+def read_image(source: Path | BinaryIO, name: str | None = None) -> Image.Image:
+    """Decode a file (or a stream of its bytes, called ``name``) fully into an RGB image; ``BadImageError`` naming
+    it if it cannot be read."""
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             image.load()
             return to_rgb(image)
     except DECODE_ERRORS as error:
-        raise BadImageError(str(path), str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise BadImageError(name or str(source), reason) from None
 
 
 class LabeledImages(Dataset):

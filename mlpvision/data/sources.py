@@ -8,6 +8,8 @@ from torch.utils.data import Dataset
 
 from .embedded import digits_splits
 from .folder import LabeledImages, Scan, scan_classes, stratified_holdout, subset
+from .hfds import HFImages, is_saved_dataset, saved_splits
+from .shards import shard_files, shard_splits
 
 _logger = logging.getLogger(__name__)
 
@@ -28,14 +30,22 @@ class Splits:
 
 
 def load_splits(data: str, val_split: float, seed: int, bad_images: str) -> Splits:
-    """Read ``data`` ('digits', 'cifar10:PATH', 'cifar100:PATH' or an image-folder PATH); nothing is downloaded."""
+    """Read ``data``: 'digits', 'cifar10:PATH', 'cifar100:PATH', or a PATH holding image folders, a Hugging Face
+    dataset saved with ``save_to_disk``, or webdataset tar shards (each recognised by its layout); nothing is
+    downloaded, and no image is opened here."""
     if data == "digits":
         train, val, test, classes = digits_splits()
         return Splits(train, val, test, classes)
     for prefix in ("cifar10:", "cifar100:"):
         if data.startswith(prefix):
             return _cifar(prefix[:-1], Path(data[len(prefix):]), val_split, seed)
-    splits = _image_folder(Path(data), val_split, seed, bad_images)
+    root = Path(data)
+    if is_saved_dataset(root):
+        splits = _saved_dataset(root, val_split, seed, bad_images)
+    elif shard_files(root):
+        splits = _shards(root, val_split, seed, bad_images)
+    else:
+        splits = _image_folder(root, val_split, seed, bad_images)
     for line in splits.warnings:
         _logger.warning("%s", line)
     return splits
@@ -83,6 +93,31 @@ def _image_folder(root: Path, val_split: float, seed: int, policy: str) -> Split
         test_scan = _checked(scan_classes(root / "test", classes), policy, warnings)
         test = LabeledImages(test_scan.paths, test_scan.labels)
     return Splits(train, val, test, classes, warnings=warnings, bad_image_policy=policy)
+
+
+def _saved_dataset(root: Path, val_split: float, seed: int, policy: str) -> Splits:
+    """A Hugging Face dataset saved on disk: its train split, its validation split (else ``val_split`` of train held
+    out, stratified), its test split when it has one."""
+    found, classes = saved_splits(root)
+    full = train = found["train"]
+    warnings: list[str] = []
+    if "val" in found:
+        val = found["val"]
+        _report_classes(train.labels, None, classes, warnings)
+    else:
+        train_idx, val_idx = stratified_holdout(train.labels, val_split, seed)
+        val = HFImages(train.table, train.name, train.image_key, train.label_key, val_idx)
+        train = HFImages(train.table, train.name, train.image_key, train.label_key, train_idx)
+        _report_classes(full.labels, val_idx, classes, warnings)
+    return Splits(train, val, found.get("test"), classes, warnings=warnings, bad_image_policy=policy)
+
+
+def _shards(root: Path, val_split: float, seed: int, policy: str) -> Splits:
+    streams, classes, labels = shard_splits(root, shard_files(root), val_split)
+    warnings: list[str] = []
+    _report_classes(labels, None, classes, warnings)
+    return Splits(streams["train"], streams["val"], streams.get("test"), classes, warnings=warnings,
+                  bad_image_policy=policy)
 
 
 def _cifar(name: str, root: Path, val_split: float, seed: int) -> Splits:
