@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch import nn
 
 from ..complexity import count_parameters
-from ..data import ImageDataModule, build_transforms, data_config, load_splits
+from ..data import ImageDataModule, build_transforms, data_config, load_splits, train_options
 from ..models import read_checkpoint
 from ..models._weights import load_checked
 from .checkpoint import AtomicCheckpointIO, RunCheckpoints, latest_state
@@ -126,9 +126,7 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
     if config.compile:
         model.compile()
     data_cfg = data_config(model, config.img_size)
-    train_options = dict(scale=config.scale, ratio=config.ratio, hflip=config.hflip, auto_augment=config.aa,
-                         color_jitter=config.color_jitter, re_prob=config.reprob)
-    train_transform, eval_transform = build_transforms(data_cfg, train_options)
+    train_transform, eval_transform = build_transforms(data_cfg, train_options(config))
     datamodule = ImageDataModule(splits, train_transform, eval_transform, config.batch_size, config.workers,
                                  config.seed, config.aug_repeats)
     replicas = config.devices * config.num_nodes
