@@ -361,17 +361,21 @@ def bench_command(args: argparse.Namespace) -> None:
         report.write_docs(Path(args.results_dir), Path(args.docs))
         print(f"wrote {args.docs} from {args.results_dir}/*.csv")
         return
+    args.models += args.model
+    if args.data and not args.models:
+        raise UsageError("--data needs the model to train on it: --model NAME")
     if not (args.models or args.peak or args.sweep == "tokens"):
         raise UsageError("name at least one model (or use --peak, --sweep tokens or --docs)")
     for flag, path in (("--json", args.json), ("--csv", args.csv)):
         if path and Path(path).is_dir():  # found out before the measurements, not after
             raise UsageError(f"{flag} {path}: a folder; name the file to write")
+    batch_size = args.batch_size if args.batch_size is not None or args.data else 32
     run = run_bench(
-        args.models, batch_size=args.batch_size, img_size=args.img_size, device=args.device,
+        args.models, batch_size=batch_size, img_size=args.img_size, device=args.device,
         precision=args.precision, compile_model=args.compile, channels_last=args.channels_last, reparam=args.reparam,
         mode=args.mode,
         repeats=args.repeats, threads=args.threads, compare=args.compare, sweep=args.sweep, peak=args.peak,
-        peak_size=args.peak_size,
+        peak_size=args.peak_size, data=args.data, recipe=args.recipe, workers=args.workers, batches=args.batches,
     )
     if args.save:
         print(f"saved {run.save(Path(args.results_dir))}")
@@ -390,7 +394,13 @@ def bench_command(args: argparse.Namespace) -> None:
 def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="speed, memory and cost curves, side by side with timm")
     parser.add_argument("models", nargs="*", help="mlpvision or timm model names")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--model", action="append", default=[], help="a model name (as the positional names)")
+    parser.add_argument("--batch-size", type=int, help="default 32; with --data: the recipe's")
+    parser.add_argument("--data", help="time the training loader on this data (as for `mlpvision train`) beside the "
+                                       "model's training step: which one bounds the run")
+    parser.add_argument("--recipe", help="with --data: the training recipe whose augmentation, batch and size to use")
+    parser.add_argument("--workers", type=int, help="with --data: loader processes (default: the recipe's)")
+    parser.add_argument("--batches", type=int, default=20, help="with --data: batches timed")
     parser.add_argument("--img-size", type=int,
                         help="input side (default: each model's own; 224 for --compare and --sweep batch)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..train.config import check_model_name
 from . import compare as comparison
+from . import data as data_bench
 from . import report, timing
 from . import sweep as sweeps
 
@@ -23,6 +24,7 @@ COLUMNS = {
     "sweep-tokens": ["tokens", "mode", "impl", "chosen", "ms"],
     "sweep-img-size": ["model", "mode", "img_size", "batch_size", "gmacs", "samples_per_sec", "step_ms"],
     "peak": ["precision", "size", "gflops_per_sec"],
+    "data": data_bench.COLUMNS,
 }
 COLUMNS["compare-dense"] = COLUMNS["compare-timm"]
 COLUMNS["sweep-batch"] = COLUMNS["sweep-img-size"]
@@ -93,6 +95,10 @@ def run_bench(
         sweep: str | None = None,
         peak: bool = False,
         peak_size: int = 2048,
+        data: str | None = None,
+        recipe: str | None = None,
+        workers: int | None = None,
+        batches: int = 20,
 ) -> BenchRun:
     check_arguments(batch_size, img_size, device, repeats, threads, peak_size)
     if threads:
@@ -106,6 +112,11 @@ def run_bench(
         conditions["reparam"] = "reparam"
     for name in models:
         check_model_name(name)
+    if data:
+        rows = [{**data_bench.loader_vs_model(data, name, recipe=recipe, batch_size=batch_size, img_size=img_size,
+                                              workers=workers, batches=batches, device=device, repeats=repeats),
+                 **context} for name in models]
+        return BenchRun("data", "training loader vs model (images/s)", rows, {"data": "data", "dev": device}, device)
     if peak:
         rows = [{"precision": p, "size": peak_size, "gflops_per_sec": timing.matmul_peak(device, p, peak_size, repeats)}
                 for p in ("fp32", "bf16")]

@@ -39,3 +39,9 @@ def build_transforms(config: dict[str, Any], train_options: dict[str, Any]) -> t
     train = timm.data.create_transform(**config, is_training=True, **train_options)
     evaluation = timm.data.create_transform(**config, is_training=False)
     return train, evaluation
+
+
+def train_options(config: Any) -> dict[str, Any]:
+    """The training configuration's augmentation settings as ``timm.data.create_transform`` keywords."""
+    return dict(scale=config.scale, ratio=config.ratio, hflip=config.hflip, auto_augment=config.aa,
+                color_jitter=config.color_jitter, re_prob=config.reprob)

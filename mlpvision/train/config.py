@@ -58,6 +58,9 @@ class TrainConfig:
     cutmix: float = field(default=1.0, metadata={"help": "cutmix alpha (0: off)"})
     aa: str | None = field(default="rand-m9-mstd0.5-inc1", metadata={"help": "timm auto-augment policy, or none"})
     reprob: float = field(default=0.25, metadata={"help": "random-erasing probability"})
+    aug_repeats: int = field(default=1, metadata={
+        "help": "repeated augmentation: each sampled image appears this many times per epoch, differently augmented "
+                "(DeiT's RASampler; 1: off)"})
     hflip: float = field(default=0.5, metadata={"help": "horizontal-flip probability"})
     color_jitter: float = field(default=0.4, metadata={"help": "colour-jitter strength (used without --aa)"})
     scale: tuple[float, float] = field(default=(0.08, 1.0), metadata={"help": "random-resized-crop area range"})
@@ -105,7 +108,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not _matches(value, hint):
                 raise ValueError(f"{flag(name)} expects {_describe(hint)}, got {value!r}")
-        for name in ("epochs", "batch_size", "grad_accum_steps", "devices", "num_nodes", "lr_base_size"):
+        for name in ("epochs", "batch_size", "grad_accum_steps", "devices", "num_nodes", "lr_base_size",
+                     "aug_repeats"):
             _check_range(name, getattr(self, name), 1)
         for name in ("workers", "warmup_epochs"):
             _check_range(name, getattr(self, name), 0)

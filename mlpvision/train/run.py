@@ -20,7 +20,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
 from ..complexity import count_parameters
-from ..data import ImageDataModule, build_transforms, data_config, load_splits
+from ..data import ImageDataModule, build_transforms, data_config, load_splits, train_options
 from ..models import read_checkpoint
 from ..models._weights import load_checked
 from .checkpoint import AtomicCheckpointIO, RunCheckpoints, RunFolder, completed_epochs, latest_state, read_state
@@ -31,15 +31,17 @@ from .report import combine_metrics, plot_curves, print_results, stash_metrics
 RUN_DIR_ENV = "MLPVISION_RUN_DIR"  # shared with the processes a multi-device launch starts
 
 
-class EpochReseed(L.Callback):
-    """Seed every RNG from (seed, epoch, rank) as each epoch starts: an epoch's randomness does not depend on
-    what ran before it, so a resumed run repeats the uninterrupted one exactly."""
+class BatchReseed(L.Callback):
+    """Seed every RNG from (seed, epoch, batch, rank) before each training batch: a step's randomness (mixup, drop
+    path) does not depend on what ran before it, so a run resumed at an epoch boundary or mid-epoch repeats the
+    uninterrupted one exactly (the loader seeds each sample's augmentation itself)."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        seed_everything(self.seed + 1000 * trainer.current_epoch + trainer.global_rank, workers=True, verbose=False)
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        seed = (self.seed + 1000 * trainer.current_epoch + trainer.global_rank) * 100_003 + batch_idx
+        seed_everything(seed % 2**32, workers=True, verbose=False)
 
 
 class ProgressBar(RichProgressBar):
@@ -151,11 +153,9 @@ def _train(config: TrainConfig, run_dir: Path, callbacks: Sequence[L.Callback], 
     if config.compile:
         model.compile()
     data_cfg = data_config(model, config.img_size)
-    train_options = dict(scale=config.scale, ratio=config.ratio, hflip=config.hflip, auto_augment=config.aa,
-                         color_jitter=config.color_jitter, re_prob=config.reprob)
-    train_transform, eval_transform = build_transforms(data_cfg, train_options)
+    train_transform, eval_transform = build_transforms(data_cfg, train_options(config))
     datamodule = ImageDataModule(splits, train_transform, eval_transform, config.batch_size, config.workers,
-                                 config.seed)
+                                 config.seed, config.aug_repeats)
     replicas = config.devices * config.num_nodes
     steps_per_epoch = max(1, len(splits.train) // (config.batch_size * replicas))
     module = ImageClassifier(model, config, num_classes, steps_per_epoch)
@@ -176,7 +176,7 @@ def _train(config: TrainConfig, run_dir: Path, callbacks: Sequence[L.Callback], 
         gradient_clip_val=config.clip_grad, accumulate_grad_batches=config.grad_accum_steps,
         logger=[CSVLogger(run_dir, name="", version=""), TensorBoardLogger(run_dir, name="", version="tensorboard")],
         callbacks=[
-            run_checkpoints, EpochReseed(config.seed), ProgressBar(leave=True), EpochSummary(), *callbacks,
+            run_checkpoints, BatchReseed(config.seed), ProgressBar(leave=True), EpochSummary(), *callbacks,
         ],
         plugins=[AtomicCheckpointIO()], enable_checkpointing=False, use_distributed_sampler=False,
         enable_model_summary=False, log_every_n_steps=max(1, min(50, steps_per_epoch)), num_sanity_val_steps=0,
@@ -204,7 +204,8 @@ def _train(config: TrainConfig, run_dir: Path, callbacks: Sequence[L.Callback], 
         "best_epoch": run_checkpoints.best_epoch, "val_top1": round(100 * run_checkpoints.best_top1, 3),
         "test_top1": round(100 * test_metrics["test_top1"], 3), "test_top5": round(100 * test_metrics["test_top5"], 3),
         "test_split": "test" if splits.test is not None else "val", "bad_images": len(splits.bad_images),
-        "bad_image_paths": splits.bad_images, "classes": splits.classes, "out": str(run_dir),
+        "bad_image_paths": splits.bad_images, "data_warnings": splits.warnings, "classes": splits.classes,
+        "out": str(run_dir),
     }
     if trainer.is_global_zero:
         (run_dir / "results.json").write_text(json.dumps(results, indent=2))
