@@ -12,7 +12,7 @@ from typing import Any
 
 import timm
 
-DIGITS_MODEL_KWARGS = {"patch_size": 2, "depth": 4, "embed_dim": 64}
+from .recipes import RECIPES
 
 
 @dataclass
@@ -24,7 +24,7 @@ class TrainConfig:
     data: str = field(default="digits", metadata={
         "help": "'digits' (embedded), an image-folder PATH, 'cifar10:PATH' or 'cifar100:PATH' (torchvision layout)"})
     recipe: str | None = field(default=None, metadata={
-        "help": "preset: 'digits' (default for --data digits), 'small' (CIFAR-sized data) or 'deit' (default)"})
+        "help": "a preset from `mlpvision recipes` (default: 'digits' for --data digits, else 'deit')"})
     out: str | None = field(default=None, metadata={"help": "output folder (default runs/<date-time>)"})
     img_size: int | None = field(default=None, metadata={"help": "input side (default: the model's)"})
     val_split: float = field(default=0.1, metadata={"help": "fraction of train held out when there is no val/"})
@@ -37,9 +37,14 @@ class TrainConfig:
     lr_base: float = field(default=5e-4, metadata={"help": "learning rate per lr_base_size images of global batch"})
     lr_base_size: int = field(default=512, metadata={"help": "global batch at which lr_base applies (linear rule)"})
     opt: str = field(default="adamw", metadata={"help": "timm optimiser name"})
+    opt_eps: float | None = field(default=None, metadata={"help": "optimiser epsilon (default: the optimiser's)"})
     weight_decay: float = field(default=0.05, metadata={"help": "decay, not applied to norms/biases/Affine/LayerScale"})
     sched: str = field(default="cosine", metadata={"help": "timm scheduler name"})
     warmup_epochs: int = field(default=5, metadata={"help": "linear warm-up epochs"})
+    warmup_steps: int | None = field(default=None, metadata={
+        "help": "linear warm-up in optimiser updates, instead of --warmup-epochs (Mixer, gMLP: 10000)"})
+    decay_rate: float = field(default=0.1, metadata={
+        "help": "lr decay factor (step, multistep); the power for 'poly' (1: linear decay, as Mixer)"})
     warmup_lr: float = field(default=1e-6, metadata={"help": "learning rate at the start of warm-up"})
     min_lr: float = field(default=1e-5, metadata={"help": "learning rate at the end of the schedule"})
     clip_grad: float | None = field(default=None, metadata={"help": "clip the global gradient norm to this"})
@@ -94,6 +99,8 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
         if self.workers < 0 or self.weight_decay < 0 or self.warmup_epochs < 0:
             raise ValueError("--workers, --weight-decay and --warmup-epochs must not be negative")
+        if (self.warmup_steps or 0) < 0 or not (self.opt_eps or 1) > 0 or not self.decay_rate > 0:
+            raise ValueError("--warmup-steps must not be negative; --opt-eps and --decay-rate must be positive")
         if self.bad_images not in ("skip", "error"):
             raise ValueError(f"--bad-images must be 'skip' or 'error', got {self.bad_images!r}")
         if self.precision not in ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"):
@@ -112,27 +119,6 @@ def check_model_name(name: str) -> None:
     close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; see `mlpvision models` or timm.list_models()"
     raise ValueError(f"unknown model {name!r}{hint}")
-
-
-RECIPES: dict[str, dict[str, Any]] = {
-    # DeiT's ImageNet recipe (deit main.py defaults), as the MLP papers trained with it
-    "deit": {},
-    # the embedded 8x8 digits: Mixer-S/16's block design shrunk to 8x8 images (patch 2, 4 blocks, 64 channels),
-    # light augmentation; reaches >= 97% test top-1 in well under 2 minutes on 2 CPU cores
-    "digits": dict(
-        model="mlpv_mixer_s16", model_kwargs=DIGITS_MODEL_KWARGS, img_size=8, epochs=30, batch_size=64, lr=3e-3,
-        warmup_epochs=3, min_lr=1e-5, mixup=0.0, cutmix=0.0, aa=None, reprob=0.0, hflip=0.0, scale=(0.75, 1.0),
-        drop_path=0.0, workers=0, smoothing=0.1,
-    ),
-    # CIFAR-sized data (32x32) from scratch: the layout of omihub777/MLP-Mixer-CIFAR's "Mixer-nano" (patch 4, C 128,
-    # D_S 64, D_C 512, 8 blocks: 1.13M parameters with a 10-class head, counted from this code; its README reports
-    # 90.8% on CIFAR-10 after 300 epochs), DeiT-style augmentation
-    "small": dict(
-        model="mlpv_mixer_s16", model_kwargs={"patch_size": 4, "depth": 8, "embed_dim": 128}, img_size=32,
-        epochs=100, batch_size=128, lr=1e-3, warmup_epochs=5, min_lr=1e-6, weight_decay=0.05, mixup=0.0,
-        cutmix=0.5, aa="rand-m9-mstd0.5-inc1", reprob=0.0, scale=(0.5, 1.0), drop_path=0.0, smoothing=0.1,
-    ),
-}
 
 
 def resolve_config(overrides: dict[str, Any]) -> TrainConfig:
