@@ -43,6 +43,8 @@ class TrainConfig:
     warmup_epochs: int = field(default=5, metadata={"help": "linear warm-up epochs"})
     warmup_steps: int | None = field(default=None, metadata={
         "help": "linear warm-up in optimiser updates, instead of --warmup-epochs (Mixer, gMLP: 10000)"})
+    warmup_prefix: bool = field(default=False, metadata={
+        "help": "decay over the epochs after the warm-up (Mixer), not over the whole run with the warm-up on top"})
     decay_rate: float = field(default=0.1, metadata={
         "help": "lr decay factor (step, multistep); the power for 'poly' (1: linear decay, as Mixer)"})
     warmup_lr: float = field(default=1e-6, metadata={"help": "learning rate at the start of warm-up"})
@@ -99,7 +101,7 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
         if self.workers < 0 or self.weight_decay < 0 or self.warmup_epochs < 0:
             raise ValueError("--workers, --weight-decay and --warmup-epochs must not be negative")
-        if (self.warmup_steps or 0) < 0 or not (self.opt_eps or 1) > 0 or not self.decay_rate > 0:
+        if (self.warmup_steps or 0) < 0 or not (self.opt_eps is None or self.opt_eps > 0) or not self.decay_rate > 0:
             raise ValueError("--warmup-steps must not be negative; --opt-eps and --decay-rate must be positive")
         if self.bad_images not in ("skip", "error"):
             raise ValueError(f"--bad-images must be 'skip' or 'error', got {self.bad_images!r}")
