@@ -229,6 +229,30 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     )
 
 
+def recipes_command(args: argparse.Namespace) -> None:
+    """List the recipes ``--recipe`` accepts: a table, or JSON with every value and its source."""
+    from .train.recipes import RECIPES, SOURCES, recipe_rows
+
+    rows = recipe_rows()
+    if args.json:
+        print(json.dumps([{**row, "settings": RECIPES[row["recipe"]], "sources": SOURCES[row["recipe"]]}
+                          for row in rows], indent=2, default=list))
+        return
+    table = Table(title=f"mlpvision recipes ({len(rows)}): `mlpvision train --recipe NAME`; "
+                        "`mlpvision recipes --json` gives each value's source")
+    for column in rows[0]:
+        table.add_column(column, overflow="fold", no_wrap=column in ("recipe", "epochs"))
+    for row in rows:
+        table.add_row(*row.values())
+    Console().print(table)
+
+
+def _add_recipes(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("recipes", help="the published training recipes --recipe accepts, with sources")
+    parser.add_argument("--json", action="store_true", help="print JSON: every value with its source")
+    parser.set_defaults(handler=recipes_command)
+
+
 def evaluate_command(args: argparse.Namespace) -> None:
     """Evaluate a checkpoint or model; print the per-class table (or JSON with --json -)."""
     from .evaluate import evaluate, print_evaluation
@@ -429,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_models(subparsers)
     _add_train(subparsers)
+    _add_recipes(subparsers)
     _add_evaluate(subparsers)
     _add_export(subparsers)
     _add_convert(subparsers)

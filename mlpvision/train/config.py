@@ -19,7 +19,7 @@ from typing import Any
 import timm
 import yaml
 
-DIGITS_MODEL_KWARGS = {"patch_size": 2, "depth": 4, "embed_dim": 64}
+from .recipes import RECIPES
 
 
 @dataclass
@@ -31,7 +31,7 @@ class TrainConfig:
     data: str = field(default="digits", metadata={
         "help": "'digits' (embedded), an image-folder PATH, 'cifar10:PATH' or 'cifar100:PATH' (torchvision layout)"})
     recipe: str | None = field(default=None, metadata={
-        "help": "preset: 'digits' (default for --data digits), 'small' (CIFAR-sized data) or 'deit' (default)"})
+        "help": "a preset from `mlpvision recipes` (default: 'digits' for --data digits, else 'deit')"})
     out: str | None = field(default=None, metadata={"help": "output folder (default runs/<date-time>)"})
     img_size: int | tuple[int, int] | None = field(default=None, metadata={
         "help": "input side, or height and width (default: the model's)"})
@@ -45,9 +45,16 @@ class TrainConfig:
     lr_base: float = field(default=5e-4, metadata={"help": "learning rate per lr_base_size images of global batch"})
     lr_base_size: int = field(default=512, metadata={"help": "global batch at which lr_base applies (linear rule)"})
     opt: str = field(default="adamw", metadata={"help": "timm optimiser name"})
+    opt_eps: float | None = field(default=None, metadata={"help": "optimiser epsilon (default: the optimiser's)"})
     weight_decay: float = field(default=0.05, metadata={"help": "decay, not applied to norms/biases/Affine/LayerScale"})
     sched: str = field(default="cosine", metadata={"help": "timm scheduler name"})
     warmup_epochs: int = field(default=5, metadata={"help": "linear warm-up epochs"})
+    warmup_steps: int | None = field(default=None, metadata={
+        "help": "linear warm-up in optimiser updates, instead of --warmup-epochs (Mixer, gMLP: 10000)"})
+    warmup_prefix: bool = field(default=False, metadata={
+        "help": "decay over the epochs after the warm-up (Mixer), not over the whole run with the warm-up on top"})
+    decay_rate: float = field(default=0.1, metadata={
+        "help": "lr decay factor (step, multistep); the power for 'poly' (1: linear decay, as Mixer)"})
     warmup_lr: float = field(default=1e-6, metadata={"help": "learning rate at the start of warm-up"})
     min_lr: float = field(default=1e-5, metadata={"help": "learning rate at the end of the schedule"})
     clip_grad: float | None = field(default=None, metadata={"help": "clip the global gradient norm to this"})
@@ -119,6 +126,9 @@ class TrainConfig:
             _check_range(name, getattr(self, name), 0)
         for name in ("val_split", "smoothing", "drop_path", "model_ema_decay"):
             _check_range(name, getattr(self, name), 0, 1, high_open=True)
+        _check_range("warmup_steps", self.warmup_steps, 0)
+        for name in ("opt_eps", "decay_rate"):
+            _check_range(name, getattr(self, name), 0, low_open=True)
         for name in ("reprob", "hflip"):
             _check_range(name, getattr(self, name), 0, 1)
         _check_pair("scale", self.scale, high=1.0)
@@ -327,27 +337,6 @@ def _blame(config: "TrainConfig", error: Exception) -> str:
     given = " ".join(f"{key}={value}" for key, value in kwargs.items())
     settings = f" with --model-kwargs {given}" if given else ""
     return f"{config.model} cannot be built{settings} at --img-size {config.img_size} ({reason})"
-
-
-RECIPES: dict[str, dict[str, Any]] = {
-    # DeiT's ImageNet recipe (deit main.py defaults), as the MLP papers trained with it
-    "deit": {},
-    # the embedded 8x8 digits: Mixer-S/16's block design shrunk to 8x8 images (patch 2, 4 blocks, 64 channels),
-    # light augmentation; reaches >= 97% test top-1 in well under 2 minutes on 2 CPU cores
-    "digits": dict(
-        model="mlpv_mixer_s16", model_kwargs=DIGITS_MODEL_KWARGS, img_size=8, epochs=30, batch_size=64, lr=3e-3,
-        warmup_epochs=3, min_lr=1e-5, mixup=0.0, cutmix=0.0, aa=None, reprob=0.0, hflip=0.0, scale=(0.75, 1.0),
-        drop_path=0.0, workers=0, smoothing=0.1,
-    ),
-    # CIFAR-sized data (32x32) from scratch: the layout of omihub777/MLP-Mixer-CIFAR's "Mixer-nano" (patch 4, C 128,
-    # D_S 64, D_C 512, 8 blocks: 1.13M parameters with a 10-class head, counted from this code; its README reports
-    # 90.8% on CIFAR-10 after 300 epochs), DeiT-style augmentation
-    "small": dict(
-        model="mlpv_mixer_s16", model_kwargs={"patch_size": 4, "depth": 8, "embed_dim": 128}, img_size=32,
-        epochs=100, batch_size=128, lr=1e-3, warmup_epochs=5, min_lr=1e-6, weight_decay=0.05, mixup=0.0,
-        cutmix=0.5, aa="rand-m9-mstd0.5-inc1", reprob=0.0, scale=(0.5, 1.0), drop_path=0.0, smoothing=0.1,
-    ),
-}
 
 
 # keywords of the model that a configuration field also sets: given in --model-kwargs, they mean that field

@@ -87,14 +87,23 @@ class ImageClassifier(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         config = self.config
+        eps = {"eps": config.opt_eps} if config.opt_eps is not None else {}
         optimizer = create_optimizer_v2(
-            self.model, opt=config.opt, lr=config.resolved_lr, weight_decay=config.weight_decay
+            self.model, opt=config.opt, lr=config.resolved_lr, weight_decay=config.weight_decay, **eps
         )
         updates_per_epoch = math.ceil(self.steps_per_epoch / config.grad_accum_steps)
+        # a warm-up given in updates (Mixer's 10k steps) becomes the fraction of epochs timm schedules in
+        warmup_epochs = (config.warmup_epochs if config.warmup_steps is None
+                         else config.warmup_steps / updates_per_epoch)
+        # timm puts a warm-up prefix on top of num_epochs: take it off, so the run still ends at --epochs
+        decay_epochs = config.epochs - warmup_epochs if config.warmup_prefix else config.epochs
+        if decay_epochs <= 0:
+            raise ValueError(f"the warm-up ({warmup_epochs * updates_per_epoch:.0f} updates) fills all "
+                             f"{config.epochs * updates_per_epoch} updates of the run; shorten it or raise --epochs")
         scheduler, _ = create_scheduler_v2(
-            optimizer, sched=config.sched, num_epochs=config.epochs, warmup_epochs=config.warmup_epochs,
-            warmup_lr=config.warmup_lr, min_lr=config.min_lr, step_on_epochs=False,
-            updates_per_epoch=updates_per_epoch,
+            optimizer, sched=config.sched, num_epochs=decay_epochs, warmup_epochs=warmup_epochs,
+            warmup_prefix=config.warmup_prefix, warmup_lr=config.warmup_lr, min_lr=config.min_lr,
+            decay_rate=config.decay_rate, step_on_epochs=False, updates_per_epoch=updates_per_epoch,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
