@@ -278,6 +278,14 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=bench_command)
 
 
+def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
+    from .sweep import add_arguments, sweep_command
+
+    parser = subparsers.add_parser("sweep", help="a grid of runs (models x settings x seeds): resumable, mean ± std")
+    add_arguments(parser)
+    parser.set_defaults(handler=sweep_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlpvision", description="MLP vision backbones: list, train, evaluate.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -288,15 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert(subparsers)
     _add_analyze(subparsers)
     _add_bench(subparsers)
+    _add_sweep(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(["train"] if argv is None and len(sys.argv) == 1 else argv)
-    handler: Callable[[argparse.Namespace], None] = args.handler
+    handler: Callable[[argparse.Namespace], int | None] = args.handler
     try:
-        handler(args)
+        status = handler(args)  # None, or an exit status (`sweep`: 1 when a grid point failed)
     except (UsageError, *USER_ERRORS) as error:
         print(f"mlpvision {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -306,4 +315,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(stop, SIGTERMException):
             return 128 + signal.SIGTERM
         raise
-    return 0
+    return status or 0

@@ -55,6 +55,11 @@ class TrainConfig:
     scale: tuple[float, float] = field(default=(0.08, 1.0), metadata={"help": "random-resized-crop area range"})
     ratio: tuple[float, float] = field(default=(3 / 4, 4 / 3), metadata={"help": "random-resized-crop aspect range"})
     drop_path: float | None = field(default=0.1, metadata={"help": "stochastic depth (family schedule)"})
+    permute: str | None = field(default=None, metadata={
+        "help": "train and test on images shuffled by one fixed permutation from the seed (Mixer Fig. 4): 'patch' "
+                "(tile order and the pixels inside each tile) or 'pixel' (every pixel)"})
+    permute_patch: int | None = field(default=None, metadata={
+        "help": "tile side for --permute patch (default: the model's patch_size)"})
     model_ema: bool = field(default=False, metadata={"help": "keep an EMA of the weights and evaluate it"})
     model_ema_decay: float = field(default=0.99996, metadata={"help": "EMA decay per step"})
     # ---- numerics and scale
@@ -100,6 +105,8 @@ class TrainConfig:
             raise ValueError(f"--precision must be 32-true, bf16-mixed or 16-mixed, got {self.precision!r}")
         if self.strategy not in ("auto", "ddp", "fsdp", "ddp_spawn"):
             raise ValueError(f"--strategy must be auto, ddp or fsdp, got {self.strategy!r}")
+        if self.permute not in (None, "patch", "pixel"):
+            raise ValueError(f"--permute must be 'patch' or 'pixel', got {self.permute!r}")
         if self.recipe is not None and self.recipe not in RECIPES:
             raise ValueError(f"unknown --recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
         check_model_name(self.model)

@@ -17,9 +17,11 @@ from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch import nn
+from torchvision.transforms import Compose
 
 from ..complexity import count_parameters
 from ..data import ImageDataModule, build_transforms, data_config, load_splits
+from ..data.permute import FixedPermutation
 from ..models import read_checkpoint
 from ..models._weights import load_checked
 from .checkpoint import AtomicCheckpointIO, RunCheckpoints, latest_state
@@ -127,6 +129,11 @@ def train(config: TrainConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str
     train_options = dict(scale=config.scale, ratio=config.ratio, hflip=config.hflip, auto_augment=config.aa,
                          color_jitter=config.color_jitter, re_prob=config.reprob)
     train_transform, eval_transform = build_transforms(data_cfg, train_options)
+    if config.permute:
+        _, height, width = data_cfg["input_size"]
+        permutation = FixedPermutation(config.permute, height, width,
+                                       config.permute_patch or getattr(model, "patch_size", None), config.seed)
+        train_transform, eval_transform = (Compose([t, permutation]) for t in (train_transform, eval_transform))
     datamodule = ImageDataModule(splits, train_transform, eval_transform, config.batch_size, config.workers,
                                  config.seed)
     replicas = config.devices * config.num_nodes
