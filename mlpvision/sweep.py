@@ -43,11 +43,13 @@ SPEC_KEYS = ("out", "data", "recipe", "models", "seeds", "set", "grid", "robustn
 
 @dataclasses.dataclass
 class ModelSpec:
-    """One model of the grid: a label for tables and plots, the registered name and its keyword arguments."""
+    """One model of the grid: a label for tables and plots, the registered name, its keyword arguments, and
+    training settings of its own (e.g. ``permute``, or an input size that its stem needs)."""
 
     label: str
     model: str
     model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -73,7 +75,7 @@ class SweepSpec:
         if len(set(labels)) != len(labels):
             raise ValueError(f"model labels must be distinct, got {labels} (give each a 'label:' in the YAML file)")
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        for key in [*self.settings, *self.grid]:
+        for key in [*self.settings, *self.grid, *(key for model in self.models for key in model.settings)]:
             if key in _OWN_KEYS:
                 raise ValueError(f"{key!r} is set by the sweep itself (models, seeds and --out); remove it from the "
                                  f"settings")
@@ -122,8 +124,8 @@ def points(spec: SweepSpec) -> list[Point]:
     result = []
     for seed in spec.seeds:
         for label, model, values in configurations(spec):
-            overrides = {**spec.settings, **values, "model": model.model, "model_kwargs": dict(model.model_kwargs),
-                         "seed": seed}
+            overrides = {**spec.settings, **model.settings, **values, "model": model.model,
+                         "model_kwargs": dict(model.model_kwargs), "seed": seed}
             result.append(Point(label, seed, overrides, spec.out / "runs" / _slug(label) / f"seed{seed}"))
     return result
 
@@ -152,9 +154,14 @@ def load_spec(path: Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
 def _model_spec(entry: Any) -> ModelSpec:
     if isinstance(entry, str):
         return ModelSpec(entry, entry)
-    if not isinstance(entry, dict) or "model" not in entry or set(entry) - {"label", "model", "model_kwargs"}:
-        raise ValueError(f"a model entry is a name or a mapping of model, label and model_kwargs; got {entry!r}")
-    return ModelSpec(entry.get("label", entry["model"]), entry["model"], dict(entry.get("model_kwargs") or {}))
+    if not isinstance(entry, dict) or "model" not in entry or set(entry) - {"label", "model", "model_kwargs", "set"}:
+        raise ValueError(f"a model entry is a name or a mapping of model, label, model_kwargs and set; got {entry!r}")
+    settings = dict(entry.get("set") or {})
+    for pair in ("scale", "ratio"):
+        if pair in settings:
+            settings[pair] = tuple(settings[pair])
+    return ModelSpec(entry.get("label", entry["model"]), entry["model"], dict(entry.get("model_kwargs") or {}),
+                     settings)
 
 
 def spec_from_dict(raw: dict[str, Any]) -> SweepSpec:
@@ -240,11 +247,12 @@ def run_point(point: Point, robustness: bool, callbacks: Sequence[Any] = ()) -> 
             train(resolve_config(overrides), callbacks=callbacks)
             (point.run_dir / "error.log").unlink(missing_ok=True)  # from an earlier failed attempt
             _record(point, "resumed" if state == "resume" else "trained", time.perf_counter() - started)
-        if robustness and not (point.run_dir / "robustness" / "robustness.json").is_file():
+        config = resolve_config(point.overrides)
+        # a run trained on permuted images is tested on them; the robustness conditions apply to plain images
+        if robustness and not config.permute and not (point.run_dir / "robustness" / "robustness.json").is_file():
             from .analyze import robustness_report
 
-            data = resolve_config(point.overrides).data
-            robustness_report(str(point.run_dir), None, data, point.run_dir / "robustness")
+            robustness_report(str(point.run_dir), None, config.data, point.run_dir / "robustness")
     except Exception as error:  # a failing point is reported, and the sweep goes on
         message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         point.run_dir.mkdir(parents=True, exist_ok=True)
@@ -328,7 +336,9 @@ def run_sweep(spec: SweepSpec, jobs: int = 1, devices: Sequence[str] = (),
 def spec_to_dict(spec: SweepSpec) -> dict[str, Any]:
     """The spec in the YAML file's layout (written as ``OUT/sweep.yaml``, and into the summary)."""
     return _plain({
-        "out": str(spec.out), "models": [dataclasses.asdict(model) for model in spec.models], "seeds": spec.seeds,
+        "out": str(spec.out), "seeds": spec.seeds,
+        "models": [{"label": m.label, "model": m.model, "model_kwargs": m.model_kwargs, "set": m.settings}
+                   for m in spec.models],
         "set": spec.settings, "grid": spec.grid, "robustness": spec.robustness,
         **({"summary": str(spec.summary)} if spec.summary else {}), **({"study": spec.study} if spec.study else {}),
     })
@@ -403,7 +413,8 @@ def summarize(spec: SweepSpec, command: str | None = None) -> dict[str, Any]:
         rows = [row for row in runs if row["config"] == label]
         entry: dict[str, Any] = {
             "config": label, "model_label": model.label, "model": model.model, "model_kwargs": model.model_kwargs,
-            "grid": values, "seeds": [row["seed"] for row in rows], "n": len(rows),
+            "settings": _plain(model.settings), "grid": _plain(values), "seeds": [row["seed"] for row in rows],
+            "n": len(rows),
             "params": rows[0]["params"] if rows else None,
             "gmacs": _gmacs(next(p.overrides for p in all_points if p.config == label), rows[0]["classes"])
             if rows else None,
