@@ -61,7 +61,7 @@ class SweepSpec:
     seeds: list[int]
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     grid: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
-    robustness: bool = False
+    robustness: bool | list[str] = False  # every run, or the runs of these model labels
     summary: Path | None = None  # a second folder for the summary files (e.g. under results/, to commit)
     study: dict[str, Any] = dataclasses.field(default_factory=dict)  # claim, source, scale: for docs/
 
@@ -84,6 +84,9 @@ class SweepSpec:
         for key, values in self.grid.items():
             if not isinstance(values, list) or not values:
                 raise ValueError(f"grid setting {key!r} needs a non-empty list of values, got {values!r}")
+        if isinstance(self.robustness, list) and set(self.robustness) - set(labels):
+            raise ValueError(f"robustness names {sorted(set(self.robustness) - set(labels))}, which are not model "
+                             f"labels of the sweep ({', '.join(labels)})")
         for point in points(self):
             resolve_config(point.overrides)
 
@@ -96,6 +99,7 @@ class Point:
     seed: int
     overrides: dict[str, Any]  # the settings given to resolve_config
     run_dir: Path
+    robustness: bool = False  # also measure the run under the `analyze robustness` conditions
 
 
 def _slug(text: str) -> str:
@@ -126,7 +130,8 @@ def points(spec: SweepSpec) -> list[Point]:
         for label, model, values in configurations(spec):
             overrides = {**spec.settings, **model.settings, **values, "model": model.model,
                          "model_kwargs": dict(model.model_kwargs), "seed": seed}
-            result.append(Point(label, seed, overrides, spec.out / "runs" / _slug(label) / f"seed{seed}"))
+            robust = spec.robustness is True or (isinstance(spec.robustness, list) and model.label in spec.robustness)
+            result.append(Point(label, seed, overrides, spec.out / "runs" / _slug(label) / f"seed{seed}", robust))
     return result
 
 
@@ -164,9 +169,17 @@ def _model_spec(entry: Any) -> ModelSpec:
                      settings)
 
 
+def _robustness(value: Any) -> bool | list[str]:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list) and all(isinstance(label, str) for label in value):
+        return value
+    raise ValueError(f"robustness must be true, false or a list of model labels, got {value!r}")
+
+
 def spec_from_dict(raw: dict[str, Any]) -> SweepSpec:
     """A validated spec from plain values (the YAML file's layout)."""
-    if "out" not in raw:
+    if not raw.get("out"):
         raise ValueError("a sweep needs an output folder (--out, or 'out:' in the YAML file)")
     settings = dict(raw.get("set") or {})
     for key in ("data", "recipe"):
@@ -182,7 +195,7 @@ def spec_from_dict(raw: dict[str, Any]) -> SweepSpec:
         raise ValueError(f"seeds must be a list of integers, got {seeds!r}")
     spec = SweepSpec(
         out=Path(raw["out"]), models=[_model_spec(entry) for entry in raw.get("models") or []], seeds=seeds,
-        settings=settings, grid=grid, robustness=bool(raw.get("robustness", False)),
+        settings=settings, grid=grid, robustness=_robustness(raw.get("robustness", False)),
         summary=Path(raw["summary"]) if raw.get("summary") else None, study=dict(raw.get("study") or {}),
     )
     spec.validate()
@@ -225,7 +238,7 @@ def point_state(point: Point) -> str:
     return "new"
 
 
-def run_point(point: Point, robustness: bool, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+def run_point(point: Point, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Train (or resume) one point; an exception is caught and returned as a failure, an interruption re-raised."""
     from .train import train
 
@@ -249,7 +262,7 @@ def run_point(point: Point, robustness: bool, callbacks: Sequence[Any] = ()) -> 
             _record(point, "resumed" if state == "resume" else "trained", time.perf_counter() - started)
         config = resolve_config(point.overrides)
         # a run trained on permuted images is tested on them; the robustness conditions apply to plain images
-        if robustness and not config.permute and not (point.run_dir / "robustness" / "robustness.json").is_file():
+        if point.robustness and not config.permute and not (point.run_dir / "robustness" / "robustness.json").is_file():
             from .analyze import robustness_report
 
             robustness_report(str(point.run_dir), None, config.data, point.run_dir / "robustness")
@@ -274,14 +287,14 @@ def _init_worker(devices: Any, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_point_quietly(point: Point, robustness: bool) -> dict[str, Any]:
+def _run_point_quietly(point: Point) -> dict[str, Any]:
     """``run_point`` in a worker: its output goes to the run folder's ``train.log`` (side-by-side runs would mix)."""
     import contextlib
 
     point.run_dir.mkdir(parents=True, exist_ok=True)
     with open(point.run_dir / "train.log", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(
             log):
-        return run_point(point, robustness)
+        return run_point(point)
 
 
 STATUS_TEXT = {"ok": "already done", "resume": "resumed and finished", "trained": "finished"}
@@ -290,8 +303,7 @@ STATUS_TEXT = {"ok": "already done", "resume": "resumed and finished", "trained"
 def run_sweep(spec: SweepSpec, jobs: int = 1, devices: Sequence[str] = (),
               report: Callable[[str], None] = print, callbacks: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """Run every point not yet done (``jobs`` at a time; ``devices`` shared out among the workers); the outcomes."""
-    spec.out.mkdir(parents=True, exist_ok=True)
-    (spec.out / "sweep.yaml").write_text(yaml.safe_dump(spec_to_dict(spec), sort_keys=False))
+    save_spec(spec)
     todo = points(spec)
     for point in todo:
         point_state(point)  # a folder made by other settings stops the sweep before anything runs
@@ -312,7 +324,7 @@ def run_sweep(spec: SweepSpec, jobs: int = 1, devices: Sequence[str] = (),
         for point in todo:
             report(f"[{len(outcomes) + 1}/{len(todo)}] {point.config} seed {point.seed}: {point_state(point)} "
                    f"→ {point.run_dir}")
-            note(run_point(point, spec.robustness, callbacks))
+            note(run_point(point, callbacks))
         return outcomes
     context = multiprocessing.get_context("spawn")
     queue = None
@@ -322,7 +334,7 @@ def run_sweep(spec: SweepSpec, jobs: int = 1, devices: Sequence[str] = (),
             queue.put(devices[index % len(devices)])
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(queue, threads)) as pool:
-        futures = {pool.submit(_run_point_quietly, point, spec.robustness): point for point in todo}
+        futures = {pool.submit(_run_point_quietly, point): point for point in todo}
         for future in as_completed(futures):
             point = futures[future]
             try:
@@ -331,6 +343,12 @@ def run_sweep(spec: SweepSpec, jobs: int = 1, devices: Sequence[str] = (),
                 note({"config": point.config, "seed": point.seed, "run_dir": str(point.run_dir), "status": "failed",
                       "error": f"its worker process died ({error}); see {point.run_dir}/train.log"})
     return outcomes
+
+
+def save_spec(spec: SweepSpec) -> None:
+    """``OUT/sweep.yaml``: the sweep as run, a file ``--config`` takes."""
+    spec.out.mkdir(parents=True, exist_ok=True)
+    (spec.out / "sweep.yaml").write_text(yaml.safe_dump(spec_to_dict(spec), sort_keys=False))
 
 
 def spec_to_dict(spec: SweepSpec) -> dict[str, Any]:
@@ -400,6 +418,7 @@ def collect_run(point: Point) -> dict[str, Any] | None:
 
 def summarize(spec: SweepSpec, command: str | None = None) -> dict[str, Any]:
     """Per configuration, mean ± std over the finished seeds; written to ``OUT`` (and ``spec.summary``)."""
+    save_spec(spec)
     all_points = points(spec)
     runs = [row for row in map(collect_run, all_points) if row is not None]
     failed = []
@@ -502,7 +521,8 @@ def plot_summary(summary: dict[str, Any], folder: Path) -> None:
         axis.set(xlabel=x_label, ylabel="test top-1 (%)", title=f"{summary['title']}: mean ± std over seeds")
         if x_key == "params" and shown:
             axis.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
-        axis.legend(fontsize=7, loc="best")
+        if shown:
+            axis.legend(fontsize=7, loc="best")
         axis.grid(alpha=0.3)
         figure.tight_layout()
         figure.savefig(folder / name, dpi=100)
@@ -564,6 +584,9 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--devices", help="comma-separated CUDA devices shared out among the jobs, e.g. 0,1")
     parser.add_argument("--summary", help="a second folder for the summary files (e.g. results/reproductions/X)")
     parser.add_argument("--summarize-only", action="store_true", help="write the summary of the runs so far")
+    parser.add_argument("--docs", metavar="PATH", help="write PATH (docs/reproductions.md) from --results-dir and stop")
+    parser.add_argument("--results-dir", default="results/reproductions",
+                        help="for --docs: the folder with the sweep's summary.json")
 
 
 def spec_from_args(args: Any) -> SweepSpec:
@@ -600,6 +623,13 @@ def sweep_command(args: Any) -> int:
     import shlex
     import sys
 
+    if args.docs:
+        from .reproductions import write_docs
+
+        for study, verdicts in write_docs(Path(args.results_dir), Path(args.docs)):
+            print(f"study {study}: {'; '.join(verdicts)}")
+        print(f"wrote {args.docs} from {args.results_dir}/summary.json")
+        return 0
     spec = spec_from_args(args)
     devices = [d for d in (args.devices or "").split(",") if d]
     command = "mlpvision " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["sweep"] else None
