@@ -288,13 +288,18 @@ def _init_worker(devices: Any, threads: int) -> None:
 
 
 def _run_point_quietly(point: Point) -> dict[str, Any]:
-    """``run_point`` in a worker: its output goes to the run folder's ``train.log`` (side-by-side runs would mix)."""
+    """``run_point`` in a worker: its output goes to ``seed<N>.log`` beside the run folder (side-by-side runs would
+    mix; a fresh start empties the run folder)."""
     import contextlib
 
-    point.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(point.run_dir / "train.log", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(
-            log):
-        return run_point(point)
+    point.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(point.run_dir.with_suffix(".log"), "a") as log, contextlib.redirect_stdout(log), \
+                contextlib.redirect_stderr(log):
+            return run_point(point)
+    except (KeyboardInterrupt, SystemExit):
+        # the pool would hand this worker its next point: after Ctrl-C or SIGTERM (its state saved) it must stop
+        os._exit(130)
 
 
 STATUS_TEXT = {"ok": "already done", "resume": "resumed and finished", "trained": "finished"}
@@ -339,9 +344,10 @@ def run_sweep(spec: SweepSpec, jobs: int = 1, devices: Sequence[str] = (),
             point = futures[future]
             try:
                 note(future.result())
-            except BrokenProcessPool as error:
-                note({"config": point.config, "seed": point.seed, "run_dir": str(point.run_dir), "status": "failed",
-                      "error": f"its worker process died ({error}); see {point.run_dir}/train.log"})
+            except BrokenProcessPool:
+                # a worker stopped by Ctrl-C or SIGTERM, or killed (out of memory?): the next sweep continues it
+                raise SystemExit(f"a worker process stopped while running {point.config} seed {point.seed} (see "
+                                 f"{point.run_dir.with_suffix('.log')})") from None
     return outcomes
 
 

@@ -76,6 +76,11 @@ def test_a_failing_point_is_reported_and_the_sweep_goes_on(tmp_path, capsys):
             {"label": "pixel-permuted", "model": "mlpv_mixer_s16", "set": {"permute": "pixel"},
              "model_kwargs": {"patch_size": 2, "depth": 2, "embed_dim": 32}},
         ],
+        "study": {"title": "digits check", "scale": "the digits, 1 epoch", "commands": ["mlpvision sweep ..."],
+                  "sections": [{"id": "x", "title": "x. permuted against broken", "source": "none", "claim": "c",
+                                "configs": ["pixel-permuted", "broken"],
+                                "claims": [{"text": "permuted beats broken", "a": "pixel-permuted", "b": "broken",
+                                            "expect": "higher"}]}]},
     }))
     assert main(["sweep", "--config", str(config)]) == 1
     printed = capsys.readouterr()
@@ -88,6 +93,15 @@ def test_a_failing_point_is_reported_and_the_sweep_goes_on(tmp_path, capsys):
     assert "Traceback" in (tmp_path / "sweep/runs/broken/seed0/error.log").read_text()
     saved = yaml.safe_load((tmp_path / "sweep/runs/pixel-permuted/seed0/config.yaml").read_text())
     assert saved["permute"] == "pixel"
+
+    docs = tmp_path / "docs/reproductions.md"
+    assert main(["sweep", "--docs", str(docs), "--results-dir", str(tmp_path / "sweep")]) == 0
+    page = docs.read_text()
+    assert "## x. permuted against broken" in page
+    assert "permuted beats broken: **not resolved at this scale** — fewer than 2 finished seeds (n = 1, 0)" in page
+    assert "| pixel-permuted | 1 |" in page
+    assert "- broken seed 0: TypeError" in page
+    assert (tmp_path / "sweep/study_x.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize(("argv", "message"), [
