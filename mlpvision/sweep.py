@@ -305,9 +305,10 @@ def _run_point_quietly(point: Point) -> dict[str, Any]:
 STATUS_TEXT = {"ok": "already done", "resume": "resumed and finished", "trained": "finished"}
 
 
-def run_sweep(spec: SweepSpec, jobs: int = 1, devices: Sequence[str] = (),
+def run_sweep(spec: SweepSpec, jobs: int | None = None, devices: Sequence[str] = (),
               report: Callable[[str], None] = print, callbacks: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    """Run every point not yet done (``jobs`` at a time; ``devices`` shared out among the workers); the outcomes."""
+    """Run every point not yet done, ``jobs`` at a time (default: one per device, else one), ``devices`` shared out
+    among the workers; returns the outcomes."""
     save_spec(spec)
     todo = points(spec)
     for point in todo:
@@ -322,7 +323,7 @@ def run_sweep(spec: SweepSpec, jobs: int = 1, devices: Sequence[str] = (),
         else:
             report(f"{done}: {STATUS_TEXT[outcome['status']]}")
 
-    jobs = max(1, jobs or len(devices) or 1)
+    jobs = max(1, jobs or len(devices))
     if jobs == 1 and len(devices) <= 1:
         if devices:
             os.environ["CUDA_VISIBLE_DEVICES"] = str(devices[0])
@@ -641,7 +642,7 @@ def sweep_command(args: Any) -> int:
     command = "mlpvision " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["sweep"] else None
     if not args.summarize_only:
         try:
-            run_sweep(spec, jobs=args.jobs or 1, devices=devices)
+            run_sweep(spec, jobs=args.jobs, devices=devices)
         except (KeyboardInterrupt, SystemExit):
             print(f"sweep interrupted: run the same command again to continue ({spec.out}: finished runs are kept, "
                   f"the interrupted one resumes)", file=sys.stderr, flush=True)
