@@ -144,11 +144,17 @@ def write_docs(results_dir: Path, docs_path: Path) -> list[tuple[str, list[str]]
             "**Verdict at this scale:**", "",
             *(f"- {claim['text']}: **{verdict}** — {numbers}" for claim, verdict, numbers in claims), "",
             section_table(summary, section), "",
-            f"Training time of this study's runs: {seconds / 60:.1f} min in all (each run on its own process).", "",
+            f"Training time of this study's finished runs: {seconds / 60:.1f} min in all (the sum of their training "
+            f"seconds).", "",
             f"![{section['id']}]({relative / plot.name})", "",
             *([section["note"], ""] if section.get("note") else []),
         ]
         verdicts.append((section["id"], [verdict for _, verdict, _ in claims]))
+    if summary["finished_runs"] < summary["planned_runs"]:
+        lines += ["## Not finished", "",
+                  f"{summary['planned_runs'] - summary['finished_runs']} of the {summary['planned_runs']} runs had not "
+                  f"finished when this page was written; the sweep command above continues them (finished runs are "
+                  f"kept), and the page is regenerated with the last command.", ""]
     if summary["failed"]:
         lines += ["## Runs that failed", "", *(f"- {f['config']} seed {f['seed']}: {f['error']}"
                                                for f in summary["failed"]), ""]
