@@ -85,9 +85,10 @@ def plot_section(summary: dict[str, Any], section: dict[str, Any], out_png: Path
                  in configs[label]["robustness"] else {"mean": None, "std": None} for label in labels]
         positions = [i + (index - (len(names) - 1) / 2) * width for i in range(len(labels))]
         axis.bar(positions, [s["mean"] or 0 for s in stats], width, yerr=[s["std"] or 0 for s in stats], capsize=3,
-                 label=_metric_title(name).replace("top-1, ", ""))
+                 label="as is" if name == "test_top1" else name.partition(":")[2])
     axis.set_xticks(range(len(labels)), labels, rotation=15 if len(labels) > 3 else 0, fontsize=8)
-    axis.set(ylabel="test top-1 (%)", title=section["title"][:80])
+    axis.set(ylabel="test top-1 (%)")
+    axis.set_title(section["title"], fontsize=9)
     if len(names) > 1:
         axis.legend(fontsize=7)
     axis.grid(axis="y", alpha=0.3)
