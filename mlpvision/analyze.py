@@ -4,7 +4,9 @@
   the MLP-Mixer paper shows (Fig. 5): each hidden unit's (or output token's, or circulant group's) weights over the
   input tokens, laid out on the token grid.
 * ``robustness``: top-1 on a dataset as it is, under one fixed patch shuffle, one fixed pixel shuffle, and small
-  circular shifts — the comparison the Mixer paper draws with CNNs (§3.4, Fig. 4), measured at test time.
+  circular shifts — the comparison the Mixer paper draws with CNNs (§3.4, Fig. 4), measured at test time — and
+  circular shifts by one whole patch along each axis and by half a patch, which test the CCS paper's claim that a
+  circulant token mixer is spatial-agnostic.
 """
 
 import dataclasses
@@ -89,9 +91,9 @@ def pixel_shuffle(images: torch.Tensor, permutation: torch.Tensor) -> torch.Tens
     return images.reshape(batch, channels, -1)[:, :, permutation].reshape(batch, channels, height, width)
 
 
-def shift(images: torch.Tensor, pixels: int) -> torch.Tensor:
-    """Shift down and right by ``pixels``, circularly."""
-    return torch.roll(images, shifts=(pixels, pixels), dims=(2, 3))
+def shift(images: torch.Tensor, down: int, right: int | None = None) -> torch.Tensor:
+    """Shift down by ``down`` and right by ``right`` (default: ``down``) pixels, circularly."""
+    return torch.roll(images, shifts=(down, down if right is None else right), dims=(2, 3))
 
 
 @dataclasses.dataclass
@@ -113,6 +115,11 @@ def robustness_conditions(height: int, width: int, patch: int, seed: int = 0
         "pixel shuffle": lambda x: pixel_shuffle(x, pixels),
         "shift 1 px": lambda x: shift(x, 1),
         "shift 2 px": lambda x: shift(x, 2),
+        # the CCS paper's translation claim: whole-patch shifts move whole tokens, sub-patch shifts do not
+        f"shift 1 patch down ({patch} px)": lambda x: shift(x, patch, 0),
+        f"shift 1 patch right ({patch} px)": lambda x: shift(x, 0, patch),
+        **({f"shift {patch // 2} px down (half patch)": lambda x: shift(x, patch // 2, 0),
+            f"shift {patch // 2} px right (half patch)": lambda x: shift(x, 0, patch // 2)} if patch > 1 else {}),
     }
 
 

@@ -448,6 +448,14 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=bench_command)
 
 
+def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
+    from .sweep import add_arguments, sweep_command
+
+    parser = subparsers.add_parser("sweep", help="a grid of runs (models x settings x seeds): resumable, mean ± std")
+    add_arguments(parser)
+    parser.set_defaults(handler=sweep_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlpvision", description="MLP vision backbones: list, train, evaluate.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -459,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert(subparsers)
     _add_analyze(subparsers)
     _add_bench(subparsers)
+    _add_sweep(subparsers)
     return parser
 
 
@@ -471,9 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = argparse.Namespace(command="train", handler=train_command, argv=argv[1:])
     else:
         args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], None] = args.handler
+    handler: Callable[[argparse.Namespace], int | None] = args.handler
     try:
-        handler(args)
+        status = handler(args)  # None, or an exit status (`sweep`: 1 when a grid point failed)
     except (UsageError, *USER_ERRORS) as error:
         print(f"mlpvision {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -483,4 +492,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(stop, SIGTERMException):
             return 128 + signal.SIGTERM
         raise
-    return 0
+    return status or 0

@@ -6,9 +6,17 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from mlpvision.analyze import patch_shuffle, pixel_shuffle, plot_token_weights, robustness, shift, token_filters
+from mlpvision.analyze import (
+    patch_shuffle,
+    pixel_shuffle,
+    plot_token_weights,
+    robustness,
+    robustness_conditions,
+    shift,
+    token_filters,
+)
 
-from .conftest import tiny_model
+from .conftest import randomize_, tiny_model
 
 
 def test_filters_and_panel_counts(tmp_path):
@@ -38,6 +46,38 @@ def test_patch_shuffle_by_hand():
     torch.testing.assert_close(shuffled[0, 0], expected)
 
 
+def test_whole_and_half_patch_shifts_by_hand():
+    image = torch.arange(16.0).reshape(1, 1, 4, 4)
+    conditions = robustness_conditions(4, 4, patch=2)
+    down = torch.tensor([[8.0, 9, 10, 11], [12, 13, 14, 15], [0, 1, 2, 3], [4, 5, 6, 7]])
+    right = torch.tensor([[2.0, 3, 0, 1], [6, 7, 4, 5], [10, 11, 8, 9], [14, 15, 12, 13]])
+    half_down = torch.tensor([[12.0, 13, 14, 15], [0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]])
+    half_right = torch.tensor([[3.0, 0, 1, 2], [7, 4, 5, 6], [11, 8, 9, 10], [15, 12, 13, 14]])
+    torch.testing.assert_close(conditions["shift 1 patch down (2 px)"](image)[0, 0], down)
+    torch.testing.assert_close(conditions["shift 1 patch right (2 px)"](image)[0, 0], right)
+    torch.testing.assert_close(conditions["shift 1 px down (half patch)"](image)[0, 0], half_down)
+    torch.testing.assert_close(conditions["shift 1 px right (half patch)"](image)[0, 0], half_right)
+
+
+def test_ccs_is_invariant_to_a_whole_patch_shift_down_only():
+    """The circulant mixes raster-ordered tokens (CCS Eq. 7): a shift by one row of patches is a raster shift by a
+    row of tokens, which a circulant commutes with and mean pooling forgets; a shift right wraps tokens within their
+    row, which is no raster shift; the vanilla token MLP commutes with neither."""
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    conditions = robustness_conditions(64, 64, patch=16)
+
+    def change(model: nn.Module, condition: str) -> float:
+        with torch.no_grad():
+            return (model(conditions[condition](x)) - model(x)).abs().max().item()
+
+    # float64, so that rounding (~1e-16) stays far below the changes of a model that is not invariant (~1e-5)
+    ccs, mixer = (randomize_(tiny_model(name)).double().eval() for name in ("mlpv_mixer_b16_ccs", "mlpv_mixer_b16"))
+    assert change(ccs, "shift 1 patch down (16 px)") < 1e-12
+    assert change(ccs, "shift 1 patch right (16 px)") > 1e-7
+    assert change(ccs, "shift 8 px down (half patch)") > 1e-7
+    assert change(mixer, "shift 1 patch down (16 px)") > 1e-7
+
+
 def test_pixel_shuffle_and_shift_by_hand():
     image = torch.arange(4.0).reshape(1, 1, 2, 2)
     torch.testing.assert_close(pixel_shuffle(image, torch.tensor([3, 0, 2, 1]))[0, 0], torch.tensor([[3.0, 0], [2, 1]]))
@@ -57,7 +97,8 @@ def test_robustness_of_a_position_blind_model_is_unchanged():
     images[:, :, 0, 0] = 5.0  # structure that shuffles move, which a position-blind model ignores
     labels = torch.tensor([1, 1, 0, 0])  # the last-but-one image is labelled wrong on purpose: 3 of 4 right
     results = robustness(_Brightness(), TensorDataset(images, labels), patch=4)
-    assert [r.top1 for r in results] == [75.0] * 5
+    assert len(results) == 9
+    assert [r.top1 for r in results] == [75.0] * 9
     assert [r.change for r in results] == [0.0] * 5
     assert [r.name for r in results][:3] == ["original", "patch shuffle (4x4)", "pixel shuffle"]
 

@@ -73,6 +73,11 @@ class TrainConfig:
     scale: tuple[float, float] = field(default=(0.08, 1.0), metadata={"help": "random-resized-crop area range"})
     ratio: tuple[float, float] = field(default=(3 / 4, 4 / 3), metadata={"help": "random-resized-crop aspect range"})
     drop_path: float | None = field(default=0.1, metadata={"help": "stochastic depth (family schedule)"})
+    permute: str | None = field(default=None, metadata={
+        "help": "train and test on images shuffled by one fixed permutation from the seed (Mixer Fig. 4): 'patch' "
+                "(tile order and the pixels inside each tile) or 'pixel' (every pixel)"})
+    permute_patch: int | None = field(default=None, metadata={
+        "help": "tile side for --permute patch (default: the model's patch_size)"})
     model_ema: bool = field(default=False, metadata={"help": "keep an EMA of the weights and evaluate it"})
     model_ema_decay: float = field(default=0.99996, metadata={"help": "EMA decay per step"})
     # ---- numerics and scale
@@ -142,6 +147,8 @@ class TrainConfig:
         _check_choice("strategy", self.strategy, ("auto", "ddp", "fsdp", "ddp_spawn"))
         _check_choice("sched", self.sched, ("cosine", "tanh", "step", "multistep", "poly"))
         _check_choice("opt", self.opt.lower(), _optimizers())
+        if self.permute is not None:
+            _check_choice("permute", self.permute, ("patch", "pixel"))
         if self.recipe is not None:
             _check_choice("recipe", self.recipe, tuple(RECIPES))
         for name in ("out", "resume"):

@@ -18,9 +18,11 @@ from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
+from torchvision.transforms import Compose
 
 from ..complexity import count_parameters
 from ..data import ImageDataModule, build_transforms, data_config, load_splits, train_options
+from ..data.permute import FixedPermutation
 from ..models import read_checkpoint
 from ..models._weights import load_checked
 from .checkpoint import AtomicCheckpointIO, RunCheckpoints, RunFolder, completed_epochs, latest_state, read_state
@@ -154,6 +156,11 @@ def _train(config: TrainConfig, run_dir: Path, callbacks: Sequence[L.Callback], 
         model.compile()
     data_cfg = data_config(model, config.img_size)
     train_transform, eval_transform = build_transforms(data_cfg, train_options(config))
+    if config.permute:
+        _, height, width = data_cfg["input_size"]
+        permutation = FixedPermutation(config.permute, height, width,
+                                       config.permute_patch or getattr(model, "patch_size", None), config.seed)
+        train_transform, eval_transform = (Compose([t, permutation]) for t in (train_transform, eval_transform))
     datamodule = ImageDataModule(splits, train_transform, eval_transform, config.batch_size, config.workers,
                                  config.seed, config.aug_repeats)
     replicas = config.devices * config.num_nodes
