@@ -75,7 +75,7 @@ def test_circulant_sweep_reports_all_three_paths():
 
 
 def test_peak_and_cli(tmp_path, capsys):
-    assert matmul_peak(size=64, repeats=1) > 0
+    assert matmul_peak(size=256, repeats=1) > 0
     assert main(["bench", "--peak", "--peak-size", "64", "--repeats", "1", "--csv", str(tmp_path / "p.csv")]) == 0
     rows = list(csv.DictReader((tmp_path / "p.csv").read_text().splitlines()))
     assert [row["precision"] for row in rows] == ["fp32", "bf16"]
