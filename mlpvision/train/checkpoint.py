@@ -6,8 +6,9 @@
   (``last.safetensors``, and ``best.safetensors`` at the best validation top-1); on Ctrl-C or SIGTERM, the state to
   ``interrupted.ckpt``. A non-finite loss saves nothing, so the last good checkpoint stays.
 
-Resuming from ``last.ckpt`` (an epoch boundary) repeats the uninterrupted run exactly; from ``interrupted.ckpt``
-(mid-epoch) it keeps every optimiser step taken, but the rest of that epoch sees its batches in another order.
+Resuming from ``last.ckpt`` (an epoch boundary) or from ``interrupted.ckpt`` (mid-epoch: the training loader starts
+after the batches the loop completed, see ``data/datamodule.py``) repeats the uninterrupted run exactly; with
+``--grad-accum-steps`` > 1 only when interrupted at an optimiser step (gradients accumulated since are not saved).
 """
 
 import os
