@@ -8,8 +8,9 @@
 * ``RunFolder``: a run folder belongs to one run. A lock held while a run lives (released by the kernel when its
   process dies, however it dies), no second run started over a first, and no temporaries left by a killed write.
 
-Resuming from ``last.ckpt`` (an epoch boundary) repeats the uninterrupted run exactly; from ``interrupted.ckpt``
-(mid-epoch) it keeps every optimiser step taken, but the rest of that epoch sees its batches in another order.
+Resuming from ``last.ckpt`` (an epoch boundary) or from ``interrupted.ckpt`` (mid-epoch: the training loader starts
+after the batches the loop completed, see ``data/datamodule.py``) repeats the uninterrupted run exactly; with
+``--grad-accum-steps`` > 1 only when interrupted at an optimiser step (gradients accumulated since are not saved).
 """
 
 import errno

@@ -186,7 +186,8 @@ def test_timm_model_as_a_baseline(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_ddp_matches_one_process(tmp_path):
+@pytest.mark.parametrize("aug_repeats", [1, 3])
+def test_two_process_ddp_matches_one_process(tmp_path, aug_repeats):
     """2 CPU processes (gloo) with batch 16 each follow one process with batch 32: same batches, same weights.
 
     The crop is fixed (scale and ratio 1, no colour jitter) because each process draws its own augmentation, and the
@@ -196,7 +197,7 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     """
     common = ["-m", "mlpvision", "train", "--epochs", "1", "--warmup-epochs", "0", "--model-kwargs", "patch_size=2",
               "depth=2", "embed_dim=32", "--accelerator", "cpu", "--opt", "sgd", "--lr", "0.05", "--scale", "1", "1",
-              "--ratio", "1", "1", "--color-jitter", "0"]
+              "--ratio", "1", "1", "--color-jitter", "0", "--aug-repeats", str(aug_repeats)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("MLPVISION_RUN_DIR", None)
     subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one"), "--batch-size", "32"], check=True,
