@@ -80,10 +80,20 @@ class TrainedModel:
     classes: list[str] | None
 
 
+def _create(name: str, kwargs: dict[str, Any]) -> torch.nn.Module:
+    """``timm.create_model``; a model that takes no ``img_size`` (a convolutional baseline) runs at any size."""
+    try:
+        return timm.create_model(name, **kwargs)
+    except TypeError as error:
+        if "img_size" not in str(error) or "img_size" not in kwargs:
+            raise
+        return timm.create_model(name, **{key: value for key, value in kwargs.items() if key != "img_size"})
+
+
 def _checkpoint_classes(name: str, kwargs: dict[str, Any], state: dict[str, torch.Tensor]) -> int | None:
     """The number of classes the checkpoint's classifier has, in ``name``'s layout (the authors' renamed first)."""
     with torch.device("meta"):
-        probe = timm.create_model(name, **kwargs)
+        probe = _create(name, kwargs)
     if getattr(probe, "checkpoint_filter", None) is not None:
         state = probe.checkpoint_filter(state, probe)
     head = (getattr(probe, "pretrained_cfg", None) or {}).get("classifier", "head")
@@ -121,16 +131,14 @@ def load_model(
     if size:
         kwargs["img_size"] = size
     if checkpoint is None:
-        model = timm.create_model(name, **kwargs, **({"num_classes": num_classes} if num_classes else {}))
+        model = _create(name, {**kwargs, **({"num_classes": num_classes} if num_classes else {})})
         return TrainedModel(model.eval(), size, None)
     path = _weights_file(checkpoint) if ours else Path(checkpoint)
-    if path.is_dir():
-        raise ValueError(f"--checkpoint {checkpoint}: a folder, not a weights file")
     state, _ = read_checkpoint(path)
-    head_classes = len(classes) if classes else _checkpoint_classes(name, kwargs, state)
+    head_classes = len(classes) if classes else _checkpoint_classes(name, kwargs, state) or num_classes
     if head_classes:
         kwargs["num_classes"] = head_classes
-    model = timm.create_model(name, **kwargs)
+    model = _create(name, kwargs)
     check_architecture(metadata, model, str(path))
     if hasattr(model, "load_pretrained"):
         model.load_pretrained(str(path))
