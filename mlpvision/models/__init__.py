@@ -3,6 +3,7 @@
 from . import ccs, cyclemlp, dynamixer, ffonly, gmlp, mixer, repmlpnet, resmlp, s2mlp, smlpnet, vip
 from ._backbone import MlpBackbone
 from ._builder import PREFIX
+from ._download import WeightsDownloadError
 from ._hierarchical import HierarchicalBackbone
 from ._weights import CheckpointMismatchError, UnreadableCheckpointError, read_checkpoint, save_weights
 
@@ -16,6 +17,7 @@ __all__ = [
     "HierarchicalBackbone",
     "MlpBackbone",
     "UnreadableCheckpointError",
+    "WeightsDownloadError",
     "ccs",
     "cyclemlp",
     "dynamixer",

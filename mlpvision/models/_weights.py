@@ -124,6 +124,7 @@ def describe_html(head: bytes) -> str:
 
 
 def is_html(head: bytes) -> bool:
+    """Whether a file or response starting with ``head`` is a web page (or an XML error document)."""
     start = head.lstrip()[:512].lower()
     return start.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) or b"<html" in start
 
@@ -164,7 +165,7 @@ def checkpoint_problem(path: str | os.PathLike, thorough: bool = False, kind: st
     with open(path, "rb") as handle:
         head = handle.read(4096)
     if is_html(head):
-        return f"is {describe_html(head + _tail(path))}, not a checkpoint"
+        return f"is {describe_html(_page_text(path))}, not a checkpoint"
     if kind == ".safetensors":
         return _safetensors_problem(path, size)
     if head.startswith(b"PK\x03\x04"):
@@ -186,8 +187,8 @@ def checkpoint_problem(path: str | os.PathLike, thorough: bool = False, kind: st
     return f"is not a PyTorch checkpoint (it starts with {head[:16]!r})"
 
 
-def _tail(path: Path) -> bytes:
-    """More of an HTML answer than its head, to find a quota or confirmation marker further down."""
+def _page_text(path: Path) -> bytes:
+    """The first 256 KiB of an HTML answer: Drive's quota and confirmation markers sit past the first 4 KiB."""
     with open(path, "rb") as handle:
         return handle.read(256 * 1024)
 

@@ -372,6 +372,7 @@ def _bad_files(tmp_path) -> dict[str, tuple]:
     return files
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the plain pickle, refused anyway
 def test_every_unreadable_checkpoint_is_one_cli_line_naming_the_file(tmp_path, capsys):
     """``mlpvision convert`` on each: exit 2, one line with the path and the problem, no advice to unpickle."""
     from mlpvision.cli import main
