@@ -1,4 +1,4 @@
-"""Training configuration: one dataclass with commented defaults, and the named recipes that preset it.
+"""Training configuration: one dataclass with commented defaults; the named recipes that preset it are in recipes.py.
 
 Precedence: a flag given on the command line > the recipe > the dataclass default. Flag names follow timm's
 ``train.py`` where it has a flag for the same thing (``--model``, ``--epochs``, ``--batch-size``, ``--lr``, ...).
