@@ -339,7 +339,7 @@ def recipe_rows() -> list[dict[str, str]]:
                 else f"{config.lr_base:g} × batch/{config.lr_base_size}")
         decay = "linear" if config.sched == "poly" and config.decay_rate == 1 else config.sched
         warmup = (f"{config.warmup_steps:,} steps" if config.warmup_steps is not None
-                  else f"{config.warmup_epochs} epochs")
+                  else f"{config.warmup_epochs} epoch{'s' if config.warmup_epochs != 1 else ''}")
         mixing = (f"mixup {config.mixup:g}" if config.mixup else "") + (
             f"{', ' if config.mixup else ''}cutmix {config.cutmix:g}" if config.cutmix else "")
         augmentation = ", ".join(part for part in (
