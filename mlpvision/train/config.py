@@ -1,5 +1,5 @@
-"""Training configuration: one dataclass with commented defaults, the named recipes that preset it, and the one
-place where every setting is checked.
+"""Training configuration: one dataclass with commented defaults, and the one place where every setting is
+checked; the named recipes that preset it are in recipes.py.
 
 Precedence: a flag given on the command line > the recipe > the dataclass default. Flag names follow timm's
 ``train.py`` where it has a flag for the same thing (``--model``, ``--epochs``, ``--batch-size``, ``--lr``, ...).

@@ -136,3 +136,12 @@ def test_the_new_schedule_flags_reach_the_run(tmp_path):
     assert main(argv) == 0
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert (saved["warmup_steps"], saved["decay_rate"], saved["opt_eps"]) == (3, 1.0, 1e-6)
+
+
+def test_a_warm_up_longer_than_the_run_is_one_line(capsys, tmp_path):
+    argv = ["train", "--recipe", "mixer", "--data", "digits", "--out", str(tmp_path / "run"), "--epochs", "2",
+            "--img-size", "8", "--model-kwargs", "patch_size=2", "depth=1", "embed_dim=16"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the warm-up (10000 updates) fills all" in err
+    assert err.count("\n") == 1
