@@ -274,8 +274,8 @@ _RECIPES.update({
     # (docs/benchmarks.md, "Small data"): a 1.27M-parameter sMLPNet (depthwise 3x3 + sparse MLP, four stages)
     # learns faster per image and costs ~2.5x less per epoch than the 1.13M-parameter Mixer-nano this recipe
     # had (patch 4, 8 blocks, C 128); light augmentation (no mixup/CutMix, which slowed learning in short runs).
-    # `mlpvision train --data PATH --recipe small --epochs 20`: 56.15% test top-1 (10,000 images) after 468 CPU-s
-    # of training; short of the 65% aimed for, and still rising (the 32-epoch figure is in docs/benchmarks.md)
+    # `mlpvision train --data PATH --recipe small`: 59.21% test top-1 (10,000 images) after 729 CPU-s of training
+    # (56.15% with --epochs 20, 468 CPU-s); short of the 65% aimed for, still rising (docs/benchmarks.md)
     "small": {
         "model": ("mlpv_smlpnet_t", "measured (docs/benchmarks.md, small data): beat a Mixer at equal epochs"),
         "model_kwargs": ({"depths": (1, 1, 3, 1), "embed_dims": (32, 64, 128, 256)},
