@@ -19,7 +19,8 @@ Code references, at the commits read:
 * ``RepMLP`` DingXiaoH/RepMLP@3eff13f
 * ``FF-only`` lukemelas/do-you-even-need-attention@1f57ab0 (trains with DeiT's ``main.py``)
 
-Repeated augmentation (DeiT, ResMLP, sMLPNet, CycleMLP, CCS, S²-MLP) is not set here: it needs ``--aug-repeats``.
+Repeated augmentation (``aug_repeats`` 3: DeiT's ``RASampler``, on by default in the DeiT-descended scripts) is set
+where the authors' script turns it on; ViP and DynaMixer train with timm's ``train.py``, which has none.
 """
 
 from typing import Any
@@ -51,6 +52,7 @@ _DEIT: dict[str, Sourced] = {
     # deit main.py:51 keeps an EMA, but main.py:447 reports the raw model; here an EMA would be what is evaluated
     "model_ema": (False, "deit main.py:447 (the raw model is evaluated)"),
     "model_ema_decay": (0.99996, "deit main.py:52"),
+    "aug_repeats": (3, "deit main.py:107 (repeated_aug on by default); samplers.py RASampler num_repeats=3"),
 }
 
 
@@ -153,6 +155,7 @@ _RECIPES: dict[str, dict[str, Sourced]] = {
         reprob=(0.0, "gMLP App. A.1 Table 7: none"),
         drop_path=(0.05, "gMLP Table 1: survival probability 0.95 for gMLP-S"),
         model_ema=(False, "gMLP App. A.1 Table 7: none"),
+        aug_repeats=(1, "gMLP App. A.1 Table 7: no repeated augmentation (TF pipeline)"),
     ),
     # FF-only ("Do you even need attention?"): DeiT's main.py unchanged except dropout 0.1 in the MLPs
     "ffonly": _with(
@@ -200,6 +203,7 @@ _RECIPES.update({
         lr_base=(5e-4, "SPACH main.py:67"),
         lr_base_size=(512, "SPACH main.py:336 (lr × batch / 512)"),
         warmup_epochs=(20, "SPACH main.py:82"),
+        aug_repeats=(3, "SPACH main.py:103 (repeated_aug on by default)"),
         drop_path=(None, "sMLPNet paper §4: 0 / 0.2 / 0.3 for T / S / B (each variant's default)"),
         model_ema=(False, "SPACH main.py:47 keeps an EMA; the raw model is evaluated, as in deit main.py:447"),
     ),
@@ -210,6 +214,7 @@ _RECIPES.update({
         lr_base=(5e-4, "CycleMLP main.py:89"),
         lr_base_size=(512, "CycleMLP main.py:356 (lr × batch / 512)"),
         warmup_epochs=(5, "CycleMLP main.py:104"),
+        aug_repeats=(3, "CycleMLP main.py:125 (repeated_aug on by default)"),
         drop_path=(0.1, "CycleMLP main.py:64"),
         model_ema=(False, "CycleMLP main.py:69 keeps an EMA; the raw model is evaluated, as in deit main.py:447"),
     ),
@@ -274,8 +279,8 @@ _RECIPES.update({
     # (docs/benchmarks.md, "Small data"): a 1.27M-parameter sMLPNet (depthwise 3x3 + sparse MLP, four stages)
     # learns faster per image and costs ~2.5x less per epoch than the 1.13M-parameter Mixer-nano this recipe
     # had (patch 4, 8 blocks, C 128); light augmentation (no mixup/CutMix, which slowed learning in short runs).
-    # `mlpvision train --data PATH --recipe small --epochs 20`: 56.15% test top-1 (10,000 images) after 468 CPU-s
-    # of training; short of the 65% aimed for, and still rising (the 32-epoch figure is in docs/benchmarks.md)
+    # `mlpvision train --data PATH --recipe small`: 59.21% test top-1 (10,000 images) after 729 CPU-s of training
+    # (56.15% with --epochs 20, 468 CPU-s); short of the 65% aimed for, still rising (docs/benchmarks.md)
     "small": {
         "model": ("mlpv_smlpnet_t", "measured (docs/benchmarks.md, small data): beat a Mixer at equal epochs"),
         "model_kwargs": ({"depths": (1, 1, 3, 1), "embed_dims": (32, 64, 128, 256)},

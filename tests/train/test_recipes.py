@@ -118,9 +118,9 @@ def test_recipes_command_prints_the_table_and_json(capsys, monkeypatch):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--warmup-steps", "-1"], "--warmup-steps must not be negative"),
-    (["--opt-eps", "0"], "--opt-eps and --decay-rate must be positive"),
-    (["--decay-rate", "-2"], "--opt-eps and --decay-rate must be positive"),
+    (["--warmup-steps", "-1"], "--warmup-steps must be a finite number ≥ 0, got -1"),
+    (["--opt-eps", "0"], "--opt-eps must be a finite number > 0, got 0.0"),
+    (["--decay-rate", "-2"], "--decay-rate must be a finite number > 0, got -2.0"),
 ])
 def test_bad_schedule_values_are_one_line_and_exit_2(argv, message, capsys, tmp_path):
     assert main(["train", "--out", str(tmp_path / "run"), *argv]) == 2
