@@ -6,7 +6,7 @@ import timm
 import torch
 
 from .complexity import count_gmacs, count_parameters
-from .models import FAMILIES, PREFIX
+from .models import family_of, list_models
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,26 +22,18 @@ class ModelRow:
     pretrained_tags: tuple[str, ...]
 
 
-def _family(name: str) -> str:
-    for family in FAMILIES:
-        if name in timm.list_models(module=family):
-            return family
-    return "timm"
-
-
-def model_rows(pattern: str = f"{PREFIX}*") -> list[ModelRow]:
-    """Rows for every mlpvision name matching ``pattern``; sizes counted on the meta device (no memory, no time)."""
+def model_rows(pattern: str = "*") -> list[ModelRow]:
+    """Rows for every mlpvision name matching ``pattern`` (``list_models``' rule); sizes counted on the meta device
+    (no memory, no time)."""
     rows = []
-    for name in timm.list_models(pattern):
-        if not name.startswith(PREFIX):
-            continue
+    for name in list_models(pattern):
         with torch.device("meta"):
             model = timm.create_model(name)
         cfg = model.pretrained_cfg
         size = cfg["input_size"][-1]
         tags = tuple(tag.split(".", 1)[1] for tag in timm.list_pretrained(f"{name}.*"))
         rows.append(ModelRow(
-            name=name, family=_family(name), paper=cfg["paper_name"], arxiv=cfg["paper_ids"].removeprefix("arXiv:"),
+            name=name, family=family_of(name), paper=cfg["paper_name"], arxiv=cfg["paper_ids"].removeprefix("arXiv:"),
             params=count_parameters(model), gmacs=round(count_gmacs(model, cfg["input_size"]), 3), img_size=size,
             count_source=cfg["notes"][0].removeprefix("parameter count source: "), pretrained_tags=tags,
         ))

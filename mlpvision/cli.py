@@ -25,12 +25,16 @@ class UsageError(Exception):
     """A problem with the command line; printed as one line, exit status 2."""
 
 
+def _console() -> Console:
+    """rich's console; written to a pipe or a file, as wide as the table (rich would cut it to 80 columns)."""
+    return Console() if sys.stdout.isatty() else Console(width=10_000)
+
+
 def models_command(args: argparse.Namespace) -> None:
     """List the registered models with parameters and GMACs counted from the code."""
     from .catalog import markdown_table, model_rows
 
-    pattern = args.pattern if any(char in args.pattern for char in "*?[") else f"*{args.pattern}*"
-    rows = model_rows(pattern)
+    rows = model_rows(args.pattern)
     if not rows:
         raise UsageError(f"no mlpvision model matches {args.pattern!r}; try `mlpvision models` for the full list")
     if args.json:
@@ -47,7 +51,7 @@ def models_command(args: argparse.Namespace) -> None:
     for row in rows:
         table.add_row(row.name, row.family, row.paper, f"{row.params:,}", f"{row.gmacs:.3f}", str(row.img_size),
                       row.count_source)
-    Console().print(table)
+    _console().print(table)
 
 
 def _add_models(subparsers: argparse._SubParsersAction) -> None:
@@ -248,7 +252,7 @@ def bench_command(args: argparse.Namespace) -> None:
         table.add_column(column, justify="left" if column in ("model", "reference", "mode", "impl") else "right")
     for row in run.rows:
         table.add_row(*(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in shown))
-    Console().print(table)
+    _console().print(table)
 
 
 def _add_bench(subparsers: argparse._SubParsersAction) -> None:

@@ -11,7 +11,7 @@ from rich.progress import track
 from timm.utils import reparameterize_model
 from torch import nn
 
-from ..train.config import check_model_name
+from ..models import check_model_name
 from . import compare as comparison
 from . import report, timing
 from . import sweep as sweeps
@@ -75,6 +75,9 @@ def run_bench(
         peak: bool = False,
         peak_size: int = 2048,
 ) -> BenchRun:
+    chosen = [flag for flag, value in (("--peak", peak), ("--compare", compare), ("--sweep", sweep)) if value]
+    if len(chosen) > 1:
+        raise ValueError(f"choose one of --peak, --compare, --sweep (got {' and '.join(chosen)}): each is a run of its own")
     if threads:
         torch.set_num_threads(threads)
     modes = ("infer", "train") if mode == "both" else (mode,)

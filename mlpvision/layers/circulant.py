@@ -10,14 +10,10 @@ from .token_mixer import Grid, resize_token_axis
 
 CirculantImpl = Literal["auto", "fft", "dense"]
 
-# Below this many tokens the dense circulant matmul is used, from this many on the FFT. Measured on the 2-core
-# CPU machine (AMD EPYC Zen 4, torch 2.14.1, fp32, C=768, G=8, median of 5 after 2 warm-ups, best of 2 runs),
-# dense ÷ FFT time, forward / forward+backward: N=49 0.35-0.68 / 0.80; N=64 1.00 / 0.69; N=100 1.11 / 1.03;
-# N=144 1.61 / 0.98; N=196 1.79 / 1.13-1.20; N=400 2.9 / 2.4; N=784 4.4 / 2.6; N=3136 17.7 (forward).
-# The loop timed circulant_mix_dense and circulant_mix_fft on random (B, N, 768) inputs; `mlpvision bench --sweep
-# tokens` re-measures it (results/sweep-tokens-*.csv in docs/benchmarks.md: the forward threshold holds; in training
-# the dense path stays faster up to somewhere between 100 and 196 tokens). CUDA has not been measured yet (no GPU
-# was lent when this was written), so it uses the CPU threshold.
+# Below this many tokens the dense circulant matmul is used, from this many on the FFT: on a CPU (fp32, C=768,
+# G=8) the forward passes cost the same at N=64 and the FFT wins from N=100 on. `mlpvision bench --sweep tokens`
+# measures the crossing on any machine (results/sweep-tokens-*.csv, in docs/benchmarks.md); on CUDA the threshold
+# is the CPU's until measured there.
 DENSE_BELOW_TOKENS = 100
 
 

@@ -1,4 +1,4 @@
-"""The one call into timm's ``build_model_with_cfg``, the name prefix and the ``pretrained_cfg`` defaults."""
+"""The one call into timm's ``build_model_with_cfg`` and the ``pretrained_cfg`` defaults."""
 
 from typing import Any
 
@@ -6,10 +6,8 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import build_model_with_cfg
 from torch import nn
 
+from ._registry import PREFIX
 from ._weights import CheckpointFilter
-
-# Every mlpvision entrypoint starts with this, so that registering ours never replaces a timm model.
-PREFIX = "mlpv_"
 
 INCEPTION_MEAN_STD = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 IMAGENET_MEAN_STD = dict(mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD)

@@ -9,8 +9,8 @@ selects the authors' ``deform_conv2d`` form (the two agree to 1e-5, ``tests/laye
 
 Drop path grows linearly over all blocks, default 0. LayerNorm eps 1e-5; truncated normal (0.02) linears and Cycle
 FCs with zero biases; convolutions PyTorch's default. MACs (``mlpvision models``) count each Cycle FC as the
-1×1 convolution it is (C_in·C_out per position); fvcore skips ``deform_conv2d``, so the spec's table leaves
-CycleMLP's MACs to the paper.
+1×1 convolution it is (C_in·C_out per position); fvcore skips ``deform_conv2d``, so the reference
+MACs (``tests/models/variants.csv``) are the paper's.
 
 Checkpoints: ours; the authors' (``patch_embed``, ``network.{j}.{k}.attn.sfc_h`` …, nested under ``model``; the
 Cycle FCs' fixed ``offset`` buffers are dropped). Released weights: the authors' GitHub release v0.1.

@@ -5,12 +5,11 @@ Precedence: a flag given on the command line > the recipe > the dataclass defaul
 """
 
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import timm
+from ..models import check_model_name
 
 DIGITS_MODEL_KWARGS = {"patch_size": 2, "depth": 4, "embed_dim": 64}
 
@@ -103,15 +102,6 @@ class TrainConfig:
         if self.recipe is not None and self.recipe not in RECIPES:
             raise ValueError(f"unknown --recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
         check_model_name(self.model)
-
-
-def check_model_name(name: str) -> None:
-    """Raise ``ValueError`` naming the closest registered models when ``name`` is unknown."""
-    if timm.is_model(name):
-        return
-    close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see `mlpvision models` or timm.list_models()"
-    raise ValueError(f"unknown model {name!r}{hint}")
 
 
 RECIPES: dict[str, dict[str, Any]] = {

@@ -113,3 +113,13 @@ def test_each_model_is_timed_at_its_own_size_unless_told_and_reparam_times_the_i
     deployed = build_for_timing("mlpv_repmlpnet_t224", None, reparam=True)
     assert not deployed.training
     assert all(block.token_mixer.deployed for block in deployed.blocks)
+
+
+@pytest.mark.parametrize("modes", [["--peak", "--compare", "timm"], ["--peak", "--sweep", "tokens"],
+                                   ["--compare", "dense", "--sweep", "img-size"]])
+def test_bench_modes_are_exclusive(modes, capsys):
+    """--peak, --compare and --sweep are separate runs: asking for two is refused, not half done."""
+    assert main(["bench", "mlpv_mixer_s32", *modes]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "one of --peak, --compare, --sweep" in err

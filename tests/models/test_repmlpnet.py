@@ -15,7 +15,7 @@ from mlpvision.models import save_weights
 from ..conftest import load_file, noise_logits, randomize_statistics_, reference_rows
 
 TINY = dict(depths=(1, 1, 1, 1), embed_dim=32, img_size=64, num_classes=10)
-# spec §1: parameters after the official locality_injection()
+# the official models' parameter counts after their locality_injection()
 DEPLOY_PARAMS = {"mlpv_repmlpnet_t224": 38_331_720, "mlpv_repmlpnet_b224": 68_332_664,
                  "mlpv_repmlpnet_t256": 58_739_400, "mlpv_repmlpnet_b256": 96_568_184,
                  "mlpv_repmlpnet_d256": 86_985_280, "mlpv_repmlpnet_l256": 117_820_600}

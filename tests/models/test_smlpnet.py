@@ -112,7 +112,7 @@ def _to_spach(state: dict, depths: tuple[int, ...]) -> dict:
 
 
 def test_spach_layout_of_smlpnet_t_has_the_authors_keys_and_shapes():
-    """Spec §7 (instantiated official model): 26 layers, grids 56/28/14/7, proj_h is (H, H, 1, 1)."""
+    """As the official model built from SPACH ``smlp.py``: 26 layers, grids 56/28/14/7, proj_h is (H, H, 1, 1)."""
     with torch.device("meta"):
         spach = _to_spach(timm.create_model("mlpv_smlpnet_t").state_dict(), (2, 8, 14, 2))
     bn = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
