@@ -26,7 +26,7 @@ TINY_HIERARCHICAL = {
 
 
 def reference_rows(families: tuple[str, ...] = FAMILIES) -> list[dict[str, str]]:
-    """Rows of variants.csv (the reference counts, each with its source) for the given families (default: every registered one)."""
+    """Rows of variants.csv (reference counts and their sources) for the given families (default: all)."""
     with open(VARIANTS_CSV, newline="") as handle:
         return [row for row in csv.DictReader(handle) if row["family"] in families]
 

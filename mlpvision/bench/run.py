@@ -77,7 +77,7 @@ def run_bench(
 ) -> BenchRun:
     chosen = [flag for flag, value in (("--peak", peak), ("--compare", compare), ("--sweep", sweep)) if value]
     if len(chosen) > 1:
-        raise ValueError(f"choose one of --peak, --compare, --sweep (got {' and '.join(chosen)}): each is a run of its own")
+        raise ValueError(f"choose one of --peak, --compare, --sweep (got {' and '.join(chosen)}): each is its own run")
     if threads:
         torch.set_num_threads(threads)
     modes = ("infer", "train") if mode == "both" else (mode,)
