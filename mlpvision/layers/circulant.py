@@ -6,7 +6,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .token_mixer import Grid, resize_token_axis
+from .token_mixer import Grid, TokenMixer, resize_token_axis
 
 CirculantImpl = Literal["auto", "fft", "dense"]
 
@@ -50,7 +50,7 @@ def circulant_mix_fft(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(spectrum * kernel, n=x.shape[1], dim=1).to(x.dtype)
 
 
-class CirculantChannelSpecific(nn.Module):
+class CirculantChannelSpecific(TokenMixer, name="circulant"):
     """Circulant channel-specific (CCS) token mixing: ``ū_i = Σ_j w_j û_{(i+j) mod N}``, one ``w`` per channel group.
 
     CCS paper, Eq. 5–8 and Alg. 1: the token-mixing matrix is circulant (fixed by one vector of N weights, so it is
@@ -66,6 +66,10 @@ class CirculantChannelSpecific(nn.Module):
         impl: ``"fft"`` (Eq. 8), ``"dense"`` (Eq. 7 as a materialised matrix) or ``"auto"``: dense below
             ``DENSE_BELOW_TOKENS`` tokens, FFT from there on (the threshold was measured; see its comment).
     """
+
+    impls = ("auto", "fft", "dense")
+    export_impl = "dense"  # ONNX has no complex FFT
+    example_args = dict(groups=4)
 
     def __init__(self, dim: int, grid_size: Grid, groups: int = 8, impl: CirculantImpl = "auto") -> None:
         super().__init__()
@@ -90,12 +94,16 @@ class CirculantChannelSpecific(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         tokens = x.reshape(shape[0], -1, shape[-1])
-        mix = circulant_mix_dense if self.resolved_impl(tokens.shape[1]) == "dense" else circulant_mix_fft
+        # the token count from the grid, a constant: a traced graph (torch.fx) keeps the choice made here
+        mix = circulant_mix_dense if self.resolved_impl(self.grid_size[0] * self.grid_size[1]) == "dense" else (
+            circulant_mix_fft)
         return mix(tokens, self.weight).reshape(shape)
 
-    @staticmethod
-    def token_count(state: dict[str, torch.Tensor]) -> int | None:
+    def token_count(self, state: dict[str, torch.Tensor]) -> int | None:
         return state["weight"].shape[1]
+
+    def token_filters(self) -> tuple[torch.Tensor, str]:
+        return self.weight.reshape(-1, *self.grid_size), "circulant groups (weight j at raster offset j)"
 
     def resample_state(
             self, state: dict[str, torch.Tensor], old_grid: Grid, new_grid: Grid

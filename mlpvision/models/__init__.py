@@ -6,8 +6,7 @@ imports its model files.
 
 import importlib
 
-from ._backbone import MlpBackbone
-from ._hierarchical import HierarchicalBackbone
+from ._backbone import MlpBackbone, MlpStage
 from ._registry import FAMILIES, PREFIX, check_model_name, family_of, list_models
 from ._weights import CheckpointMismatchError, read_checkpoint, save_weights
 
@@ -18,8 +17,8 @@ __all__ = [
     "FAMILIES",
     "PREFIX",
     "CheckpointMismatchError",
-    "HierarchicalBackbone",
     "MlpBackbone",
+    "MlpStage",
     "check_model_name",
     "family_of",
     "list_models",

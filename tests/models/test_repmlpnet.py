@@ -15,6 +15,8 @@ from mlpvision.models import save_weights
 from ..conftest import load_file, noise_logits, randomize_statistics_, reference_rows
 
 TINY = dict(depths=(1, 1, 1, 1), embed_dim=32, img_size=64, num_classes=10)
+# the shared contract suites' configuration (conftest.tiny_kwargs)
+TINY_KWARGS = dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 64, 256), img_size=64)
 # the official models' parameter counts after their locality_injection()
 DEPLOY_PARAMS = {"mlpv_repmlpnet_t224": 38_331_720, "mlpv_repmlpnet_b224": 68_332_664,
                  "mlpv_repmlpnet_t256": 58_739_400, "mlpv_repmlpnet_b256": 96_568_184,

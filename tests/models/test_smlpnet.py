@@ -14,6 +14,8 @@ from ..conftest import load_file, noise_logits, randomize_, randomize_statistics
 ROWS = reference_rows(("smlpnet",))
 NAMES = [row["name"] for row in ROWS]
 TINY = dict(depths=(1, 1, 1, 1), embed_dims=(8, 16, 32, 64), img_size=64, num_classes=10, drop_path_rate=0.0)
+# the shared contract suites' configuration (conftest.tiny_kwargs)
+TINY_KWARGS = dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 64, 128), img_size=64, drop_path_rate=0.0)
 
 
 def _tiny(name: str, **kwargs) -> torch.nn.Module:
