@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .layers import CirculantChannelSpecific, SpatialGatingUnit, TokenLinear, TokenMlp
+from .layers import TokenMixer
 from .trained import held_out_set, load_model
 
 
@@ -28,24 +28,15 @@ def token_filters(model: nn.Module, block: int = 0) -> tuple[torch.Tensor, str]:
     blocks = model.blocks
     if not 0 <= block < len(blocks):
         raise ValueError(f"--block must be in [0, {len(blocks) - 1}], got {block}")
-    grid = getattr(model, "grid_size", None)
-    if grid is None:
+    if len(model.stages) > 1:
         raise ValueError(
             f"{model.architecture} is a multi-stage model; `analyze weights` draws the token-mixing filters of "
             f"isotropic models (one token grid: Mixer, ResMLP, gMLP, FF-only, CCS)"
         )
     for module in blocks[block].modules():
-        if isinstance(module, TokenMlp):
-            weight, what = module.fc1.weight[:, module.num_prefix_tokens:], "hidden units of the token MLP"
-        elif isinstance(module, TokenLinear):
-            weight, what = module.weight, "output tokens of the token linear"
-        elif isinstance(module, SpatialGatingUnit):
-            weight, what = module.proj.weight, "output tokens of the spatial gating unit"
-        elif isinstance(module, CirculantChannelSpecific):
-            weight, what = module.weight, "circulant groups (weight j at raster offset j)"
-        else:
-            continue
-        return weight.detach().float().reshape(-1, *grid), what
+        filters = module.token_filters() if isinstance(module, TokenMixer) else None
+        if filters is not None:
+            return filters[0].detach().float(), filters[1]
     raise ValueError(f"{type(blocks[block]).__name__} has no grid-sized token-mixing weights to plot")
 
 

@@ -7,7 +7,7 @@ import timm
 import torch
 
 from .complexity import count_gmacs, count_parameters
-from .models import FAMILIES, PREFIX
+from .models import PREFIX, family_of, list_models
 from .models._weights import weight_info
 
 
@@ -25,19 +25,11 @@ class ModelRow:
     top1: tuple[float | None, ...]  # the top-1 each tag's source reports, beside pretrained_tags
 
 
-def _family(name: str) -> str:
-    for family in FAMILIES:
-        if name in timm.list_models(module=family):
-            return family
-    return "timm"
-
-
-def model_rows(pattern: str = f"{PREFIX}*") -> list[ModelRow]:
-    """Rows for every mlpvision name matching ``pattern``; sizes counted on the meta device (no memory, no time)."""
+def model_rows(pattern: str = "*") -> list[ModelRow]:
+    """Rows for every mlpvision name matching ``pattern`` (``list_models``' rule); sizes counted on the meta device
+    (no memory, no time)."""
     rows = []
-    for name in timm.list_models(pattern):
-        if not name.startswith(PREFIX):
-            continue
+    for name in list_models(pattern):
         with torch.device("meta"):
             model = timm.create_model(name)
         cfg = model.pretrained_cfg
@@ -46,7 +38,7 @@ def model_rows(pattern: str = f"{PREFIX}*") -> list[ModelRow]:
         tags = tuple(tag.split(".", 1)[1] for tag in tagged)
         infos = [weight_info(tag) for tag in tagged]
         rows.append(ModelRow(
-            name=name, family=_family(name), paper=cfg["paper_name"], arxiv=cfg["paper_ids"].removeprefix("arXiv:"),
+            name=name, family=family_of(name), paper=cfg["paper_name"], arxiv=cfg["paper_ids"].removeprefix("arXiv:"),
             params=count_parameters(model), gmacs=round(count_gmacs(model, cfg["input_size"]), 3), img_size=size,
             count_source=cfg["notes"][0].removeprefix("parameter count source: "), pretrained_tags=tags,
             top1=tuple(info.top1 if info else None for info in infos),
@@ -119,10 +111,11 @@ def preprocessing(cfg) -> str:
     return f"{height}x{width}, {crop}, {cfg.interpolation}, {norm}"
 
 
-def weight_rows(pattern: str = f"{PREFIX}*") -> list[WeightRow]:
-    """Rows for every released weight of the mlpvision names matching ``pattern`` (``.untrained`` tags skipped)."""
+def weight_rows(pattern: str = "*") -> list[WeightRow]:
+    """Rows for every released weight of the mlpvision names matching ``pattern`` (``list_models``' rule;
+    ``.untrained`` tags skipped)."""
     rows = []
-    for tag in timm.list_pretrained(pattern):
+    for tag in (tag for name in list_models(pattern) for tag in timm.list_pretrained(f"{name}.*")):
         cfg = timm.models.get_pretrained_cfg(tag)
         if not tag.startswith(PREFIX) or not cfg.has_weights:
             continue

@@ -26,13 +26,17 @@ class UsageError(Exception):
     """A problem with the command line; printed as one line, exit status 2."""
 
 
+def _console() -> Console:
+    """rich's console; written to a pipe or a file, as wide as the table (rich would cut it to 80 columns)."""
+    return Console() if sys.stdout.isatty() else Console(width=10_000)
+
+
 def models_command(args: argparse.Namespace) -> None:
     """List the registered models with parameters and GMACs counted from the code, or (--weights) every released
     weight with its source, file, licence, preprocessing and reported top-1."""
     from .catalog import markdown_table, model_rows, weight_rows, weights_markdown
 
-    pattern = args.pattern if any(char in args.pattern for char in "*?[") else f"*{args.pattern}*"
-    rows = weight_rows(pattern) if args.weights else model_rows(pattern)
+    rows = weight_rows(args.pattern) if args.weights else model_rows(args.pattern)
     if not rows:
         what = "released weight" if args.weights else "mlpvision model"
         raise UsageError(f"no {what} matches {args.pattern!r}; try `mlpvision models{' --weights' * args.weights}`")
@@ -62,7 +66,7 @@ def models_command(args: argparse.Namespace) -> None:
     for row in rows:
         table.add_row(row.name, row.family, row.paper, f"{row.params:,}", f"{row.gmacs:.3f}", str(row.img_size),
                       row.count_source)
-    Console().print(table)
+    _console().print(table)
 
 
 def _add_models(subparsers: argparse._SubParsersAction) -> None:
@@ -412,7 +416,7 @@ def bench_command(args: argparse.Namespace) -> None:
         table.add_column(column, justify="left" if column in ("model", "reference", "mode", "impl") else "right")
     for row in run.rows:
         table.add_row(*(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in shown))
-    Console().print(table)
+    _console().print(table)
 
 
 def _add_bench(subparsers: argparse._SubParsersAction) -> None:

@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 
 from .data import build_transforms, data_config
-from .layers import CirculantChannelSpecific, CycleFC, RepMlp
+from .layers import TokenMixer
 from .trained import load_model
 
 # the opsets torch's exporter writes (its base and newest; torch has no public constant for them)
@@ -45,19 +45,16 @@ def sample_image() -> Image.Image:
 
 
 def exportable(model: nn.Module) -> nn.Module:
-    """The model in eval mode and in its exportable inference form.
+    """The model in eval mode with every token mixer in its export form (``TokenMixer.to_export_form``).
 
-    CCS by its dense circulant matrices (ONNX has no complex FFT), Cycle FCs by shifts (no ``deform_conv2d``),
-    RepMLP blocks re-parameterised (Locality Injection: one FC3 instead of FC3, BN and convolutions).
+    E.g. CCS by its dense circulant matrices (ONNX has no complex FFT), Cycle FCs by shifts (no
+    ``deform_conv2d``), RepMLP blocks re-parameterised (Locality Injection: one FC3 instead of FC3, BN and convs).
     """
+    model.eval()
     for module in model.modules():
-        if isinstance(module, CirculantChannelSpecific):
-            module.impl = "dense"
-        elif isinstance(module, CycleFC):
-            module.implementation = "shift"
-        elif isinstance(module, RepMlp):
-            module.reparameterize()
-    return model.eval()
+        if isinstance(module, TokenMixer):
+            module.to_export_form()
+    return model
 
 
 def real_input(model: nn.Module, img_size: int | tuple[int, int] | None, batch: int = 1) -> torch.Tensor:

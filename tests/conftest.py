@@ -1,6 +1,12 @@
-"""Shared helpers: the reference table and tiny configurations of every registered name."""
+"""Shared helpers: the reference table and tiny configurations of every registered name.
+
+Nothing here lists families or mixers: the families are ``mlpvision.models.FAMILIES`` (the family files), a family is
+isotropic when its models have one stage, and a multi-stage family's tiny configuration is ``TINY_KWARGS`` in its
+own test file (``tests/models/test_<family>.py``).
+"""
 
 import csv
+import importlib
 from pathlib import Path
 
 import pytest
@@ -8,37 +14,32 @@ import timm
 import torch
 
 import mlpvision
-from mlpvision.models import FAMILIES
+from mlpvision.models import FAMILIES, family_of
 
 VARIANTS_CSV = Path(__file__).parent / "models" / "variants.csv"
-ISOTROPIC_FAMILIES = ("mixer", "resmlp", "gmlp", "ffonly", "ccs", "s2mlp")
-HIERARCHICAL_FAMILIES = tuple(family for family in FAMILIES if family not in ISOTROPIC_FAMILIES)
 
-# one block per stage, narrow stages and a small image: each multi-stage family's structure at a test-sized cost
-TINY_HIERARCHICAL = {
-    "vip": dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 32, 32), segment_dims=(4, 4, 4, 4), img_size=56),
-    "dynamixer": dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 32, 32), num_heads=(4, 4, 4, 4),
-                      reduced_dims=(2, 2, 2, 2), img_size=56),
-    "cyclemlp": dict(depths=(1, 1, 1, 1), embed_dims=(16, 16, 32, 32), img_size=64),
-    "smlpnet": dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 64, 128), img_size=64, drop_path_rate=0.0),
-    "repmlpnet": dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 64, 256), img_size=64),
-}
+
+def _is_isotropic(family: str) -> bool:
+    with torch.device("meta"):
+        return len(timm.create_model(timm.list_models(module=family)[0]).stages) == 1
+
+
+ISOTROPIC_FAMILIES = tuple(family for family in FAMILIES if _is_isotropic(family))
+HIERARCHICAL_FAMILIES = tuple(family for family in FAMILIES if family not in ISOTROPIC_FAMILIES)
 
 
 def reference_rows(families: tuple[str, ...] = FAMILIES) -> list[dict[str, str]]:
-    """Rows of variants.csv (copied from the spec) for the given families (default: every registered one)."""
+    """Rows of variants.csv (reference counts and their sources) for the given families (default: all)."""
     with open(VARIANTS_CSV, newline="") as handle:
         return [row for row in csv.DictReader(handle) if row["family"] in families]
 
 
-def family_of(name: str) -> str:
-    return next(row["family"] for row in reference_rows() if row["name"] == name)
-
-
 def tiny_kwargs(name: str) -> dict:
-    """Test-sized kwargs of ``name``: isotropic ones get two blocks, 32 channels and a 4x4 token grid."""
-    if family_of(name) in HIERARCHICAL_FAMILIES:
-        return dict(TINY_HIERARCHICAL[family_of(name)], num_classes=10)
+    """Test-sized kwargs of ``name``: isotropic ones get two blocks, 32 channels and a 4x4 token grid; multi-stage
+    ones their family test file's ``TINY_KWARGS`` (one block per stage, narrow stages, a small image)."""
+    family = family_of(name)
+    if family in HIERARCHICAL_FAMILIES:
+        return dict(importlib.import_module(f"tests.models.test_{family}").TINY_KWARGS, num_classes=10)
     with torch.device("meta"):
         patch = mlpvision.create_model(name, depth=1).patch_size
     return dict(depth=2, embed_dim=32, img_size=4 * patch, num_classes=10)

@@ -49,3 +49,13 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     command = next(line for line in readme.splitlines() if "pytest" in line and line.startswith("python3 -m venv"))
     assert command in ci
+
+
+def test_models_written_to_a_file_keep_whole_lines(capsys):
+    """Output that is not a terminal (a pipe, a file, capsys) is not cut to rich's default 80 columns."""
+    assert main(["models", "*_ccs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = next(line for line in lines if "mlpv_resmlp_36_ccs" in line)
+    assert "ResMLP-36 + CCS (G=8)" in row
+    assert "derived from the CCS paper Alg. 1 on ResMLP-S36" in row
+    assert len(row) > 80

@@ -2,8 +2,8 @@
 
 * ``timm``: each mlpvision model with a timm twin (``mlpv_mixer_b16`` ↔ ``mixer_b16_224``, ResMLP, gMLP) gets the
   twin's random weights through our checkpoint loader; the pair is refused unless the logits agree to 1e-5.
-* ``dense``: a CCS model against itself with every circulant mixer forced to the dense matrix, and the automatic
-  choice against both forced paths.
+* ``dense``: a CCS model against itself with every circulant mixer forced to the dense matrix (the mixers whose
+  ``impls`` include ``"dense"``), and the automatic choice against both forced paths.
 """
 
 import copy
@@ -14,7 +14,7 @@ import timm
 import torch
 from torch import nn
 
-from ..layers import CirculantChannelSpecific
+from ..layers import TokenMixer
 from .timing import PRECISIONS, _step_fn, prepare, time_steps
 
 TIMM_TWINS = {
@@ -62,15 +62,20 @@ def timm_pair(name: str, img_size: int = 224) -> tuple[nn.Module, nn.Module]:
     return ours, reference
 
 
+def _dense_mixers(model: nn.Module) -> list[TokenMixer]:
+    return [m for m in model.modules() if isinstance(m, TokenMixer) and "dense" in m.impls]
+
+
 def dense_pair(name: str, img_size: int = 224, impl: str = "auto") -> tuple[nn.Module, nn.Module]:
-    """(the CCS model with its mixers on ``impl``, the same weights on the dense circulant matrices)."""
-    ours = _randomize(timm.create_model(name, img_size=img_size, ccs_impl=impl)).eval()
+    """(the model with its mixers on ``impl``, the same weights with every mixer that has a dense form on it)."""
+    ours = _randomize(timm.create_model(name, img_size=img_size)).eval()
+    if not _dense_mixers(ours):
+        raise ValueError(f"{name} has no token mixer with a dense form (CCS) to compare with")
+    for mixer in _dense_mixers(ours):
+        mixer.impl = impl
     dense = copy.deepcopy(ours)
-    for module in dense.modules():
-        if isinstance(module, CirculantChannelSpecific):
-            module.impl = "dense"
-    if not any(isinstance(m, CirculantChannelSpecific) for m in ours.modules()):
-        raise ValueError(f"{name} has no CCS token mixer to compare with its dense form")
+    for mixer in _dense_mixers(dense):
+        mixer.impl = "dense"
     return ours, dense
 
 

@@ -11,7 +11,7 @@ from rich.progress import track
 from timm.utils import reparameterize_model
 from torch import nn
 
-from ..train.config import check_model_name
+from ..models import check_model_name
 from . import compare as comparison
 from . import data as data_bench
 from . import report, timing
@@ -100,6 +100,9 @@ def run_bench(
         workers: int | None = None,
         batches: int = 20,
 ) -> BenchRun:
+    chosen = [flag for flag, value in (("--peak", peak), ("--compare", compare), ("--sweep", sweep)) if value]
+    if len(chosen) > 1:
+        raise ValueError(f"choose one of --peak, --compare, --sweep (got {' and '.join(chosen)}): each is its own run")
     check_arguments(batch_size, img_size, device, repeats, threads, peak_size)
     if threads:
         torch.set_num_threads(threads)

@@ -1,4 +1,11 @@
-"""Token mixers (one per file, one interface: ``token_mixer.py``), the shared blocks and small layers."""
+"""Token mixers (one per file, one contract: ``token_mixer.TokenMixer``), the shared blocks and small layers.
+
+Every module of this folder is imported here, so each mixer file registers its mixer in ``TOKEN_MIXERS`` by being
+there; the names below are the ones the families import.
+"""
+
+import importlib
+import pkgutil
 
 from .affine import Affine
 from .blocks import GatedBlock, MetaFormerBlock
@@ -12,22 +19,11 @@ from .sparse_mlp import SparseMlp
 from .spatial_gating import SpatialGatingUnit
 from .spatial_shift import SpatialShiftMixer
 from .token_linear import TokenLinear
-from .token_mixer import Grid, TokenMixer, resize_token_axis
+from .token_mixer import TOKEN_MIXERS, Grid, Layout, TokenMixer, resize_token_axis
 from .token_mlp import TokenMlp
 
-# name -> class, under the operation's name in its paper; drives the mixer contract tests and CLI choices
-TOKEN_MIXERS: dict[str, type[TokenMixer]] = {
-    "token_mlp": TokenMlp,
-    "token_linear": TokenLinear,
-    "spatial_gating": SpatialGatingUnit,
-    "spatial_shift": SpatialShiftMixer,
-    "circulant": CirculantChannelSpecific,
-    "weighted_permute_mlp": WeightedPermuteMlp,
-    "dyna_mixer": DynaMixer,
-    "cycle_mlp": CycleMixer,
-    "sparse_mlp": SparseMlp,
-    "rep_mlp": RepMlp,
-}
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "TOKEN_MIXERS",
@@ -39,6 +35,7 @@ __all__ = [
     "DynaMixer",
     "GatedBlock",
     "Grid",
+    "Layout",
     "MetaFormerBlock",
     "RepMlp",
     "SparseMlp",

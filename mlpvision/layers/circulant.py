@@ -6,18 +6,14 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .token_mixer import Grid, resize_token_axis
+from .token_mixer import Grid, TokenMixer, resize_token_axis
 
 CirculantImpl = Literal["auto", "fft", "dense"]
 
-# Below this many tokens the dense circulant matmul is used, from this many on the FFT. Measured on the 2-core
-# CPU machine (AMD EPYC Zen 4, torch 2.14.1, fp32, C=768, G=8, median of 5 after 2 warm-ups, best of 2 runs),
-# dense ÷ FFT time, forward / forward+backward: N=49 0.35-0.68 / 0.80; N=64 1.00 / 0.69; N=100 1.11 / 1.03;
-# N=144 1.61 / 0.98; N=196 1.79 / 1.13-1.20; N=400 2.9 / 2.4; N=784 4.4 / 2.6; N=3136 17.7 (forward).
-# The loop timed circulant_mix_dense and circulant_mix_fft on random (B, N, 768) inputs; `mlpvision bench --sweep
-# tokens` re-measures it (results/sweep-tokens-*.csv in docs/benchmarks.md: the forward threshold holds; in training
-# the dense path stays faster up to somewhere between 100 and 196 tokens). CUDA has not been measured yet (no GPU
-# was lent when this was written), so it uses the CPU threshold.
+# Below this many tokens the dense circulant matmul is used, from this many on the FFT: on a CPU (fp32, C=768,
+# G=8) the forward passes cost the same at N=64 and the FFT wins from N=100 on. `mlpvision bench --sweep tokens`
+# measures the crossing on any machine (results/sweep-tokens-*.csv, in docs/benchmarks.md); on CUDA the threshold
+# is the CPU's until measured there.
 DENSE_BELOW_TOKENS = 100
 
 
@@ -54,7 +50,7 @@ def circulant_mix_fft(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(spectrum * kernel, n=x.shape[1], dim=1).to(x.dtype)
 
 
-class CirculantChannelSpecific(nn.Module):
+class CirculantChannelSpecific(TokenMixer, name="circulant"):
     """Circulant channel-specific (CCS) token mixing: ``ū_i = Σ_j w_j û_{(i+j) mod N}``, one ``w`` per channel group.
 
     CCS paper, Eq. 5–8 and Alg. 1: the token-mixing matrix is circulant (fixed by one vector of N weights, so it is
@@ -70,6 +66,10 @@ class CirculantChannelSpecific(nn.Module):
         impl: ``"fft"`` (Eq. 8), ``"dense"`` (Eq. 7 as a materialised matrix) or ``"auto"``: dense below
             ``DENSE_BELOW_TOKENS`` tokens, FFT from there on (the threshold was measured; see its comment).
     """
+
+    impls = ("auto", "fft", "dense")
+    export_impl = "dense"  # ONNX has no complex FFT
+    example_args = dict(groups=4)
 
     def __init__(self, dim: int, grid_size: Grid, groups: int = 8, impl: CirculantImpl = "auto") -> None:
         super().__init__()
@@ -94,12 +94,16 @@ class CirculantChannelSpecific(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         tokens = x.reshape(shape[0], -1, shape[-1])
-        mix = circulant_mix_dense if self.resolved_impl(tokens.shape[1]) == "dense" else circulant_mix_fft
+        # the token count from the grid, a constant: a traced graph (torch.fx) keeps the choice made here
+        mix = circulant_mix_dense if self.resolved_impl(self.grid_size[0] * self.grid_size[1]) == "dense" else (
+            circulant_mix_fft)
         return mix(tokens, self.weight).reshape(shape)
 
-    @staticmethod
-    def token_count(state: dict[str, torch.Tensor]) -> int | None:
+    def token_count(self, state: dict[str, torch.Tensor]) -> int | None:
         return state["weight"].shape[1]
+
+    def token_filters(self) -> tuple[torch.Tensor, str]:
+        return self.weight.reshape(-1, *self.grid_size), "circulant groups (weight j at raster offset j)"
 
     def resample_state(
             self, state: dict[str, torch.Tensor], old_grid: Grid, new_grid: Grid

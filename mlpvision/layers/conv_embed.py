@@ -1,12 +1,11 @@
 """A strided convolution between tensor layouts: the patch stem and the stage transitions of multi-stage MLPs."""
 
 from collections.abc import Callable
-from typing import Literal
 
 import torch
 from torch import nn
 
-Layout = Literal["NCHW", "NHWC"]
+from .token_mixer import Layout
 
 
 class ConvEmbed(nn.Module):

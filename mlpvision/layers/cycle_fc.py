@@ -9,7 +9,9 @@ from torch import nn
 from torchvision.ops import deform_conv2d
 
 from .split_attention import branch_reweighting_mlp, split_attention
-from .token_mixer import Grid
+from .token_mixer import Grid, TokenMixer
+
+CycleImpl = Literal["shift", "deform"]
 
 
 def cycle_offsets(channels: int, span: int) -> list[int]:
@@ -24,8 +26,8 @@ class CycleFC(nn.Module):
     """A channel FC whose input channel i is read ``cycle_offsets[i]`` positions away along one axis.
 
     ``kernel_size`` is the paper's pseudo-kernel: ``(1, K)`` steps along the width, ``(K, 1)`` along the height;
-    outside the image reads zero. Two exact implementations: ``"shift"`` (default) shifts each residue class of
-    channels by slicing a zero-padded copy and applies one linear (the weight's input columns reordered to
+    outside the image reads zero. Two exact implementations (``impl``): ``"shift"`` (default) shifts each residue
+    class of channels by slicing a zero-padded copy and applies one linear (the weight's input columns reordered to
     match), which exports to ONNX; ``"deform"`` is the authors' formulation, ``torchvision.ops.deform_conv2d``
     with a 1×1 weight and fixed integer offsets. Tensors are channels-last ``[B, H, W, C]``.
 
@@ -33,7 +35,7 @@ class CycleFC(nn.Module):
         in_channels: input channels.
         out_channels: output channels.
         kernel_size: ``(1, K)`` or ``(K, 1)``.
-        implementation: ``"shift"`` or ``"deform"``.
+        impl: ``"shift"`` or ``"deform"``.
     """
 
     def __init__(
@@ -41,17 +43,17 @@ class CycleFC(nn.Module):
             in_channels: int,
             out_channels: int,
             kernel_size: tuple[int, int],
-            implementation: Literal["shift", "deform"] = "shift",
+            impl: CycleImpl = "shift",
     ) -> None:
         super().__init__()
         if 1 not in kernel_size:
             raise ValueError(f"a Cycle FC's pseudo-kernel is (1, K) or (K, 1), got {kernel_size}")
-        if implementation not in ("shift", "deform"):
-            raise ValueError(f"implementation must be 'shift' or 'deform', got {implementation!r}")
+        if impl not in ("shift", "deform"):
+            raise ValueError(f"impl must be 'shift' or 'deform', got {impl!r}")
         self.kernel_size = tuple(kernel_size)
         self.span = max(kernel_size)
         self.axis = 2 if kernel_size[0] == 1 else 1  # channels-last: width is dim 2, height dim 1
-        self.implementation = implementation
+        self.impl: CycleImpl = impl
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 1, 1))
         self.bias = nn.Parameter(torch.empty(out_channels))
         # input channels grouped by residue class (channel i reads offset of residue i mod span)
@@ -65,7 +67,7 @@ class CycleFC(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._deform(x) if self.implementation == "deform" else self._shift(x)
+        return self._deform(x) if self.impl == "deform" else self._shift(x)
 
     def _shift(self, x: torch.Tensor) -> torch.Tensor:
         half, length = self.span // 2, x.shape[self.axis]
@@ -88,7 +90,7 @@ class CycleFC(nn.Module):
         return out.permute(0, 2, 3, 1)
 
 
-class CycleMixer(nn.Module):
+class CycleMixer(TokenMixer, name="cycle_mlp"):
     """CycleMLP's token mixer: Cycle FCs along the width (1×3) and height (3×1), a channel linear, split attention.
 
     The attribute names follow the code: ``sfc_h`` has the ``(1, 3)`` pseudo-kernel (it steps along the width)
@@ -96,23 +98,28 @@ class CycleMixer(nn.Module):
 
     Args:
         dim: channels.
-        grid_size: accepted for the mixer contract; unused.
-        implementation: the Cycle FCs' implementation (see ``CycleFC``).
+        grid_size: unused: no weight depends on the grid.
+        impl: the Cycle FCs' implementation (see ``CycleFC``).
     """
 
-    def __init__(self, dim: int, grid_size: Grid | None = None, implementation: str = "shift") -> None:
+    impls = ("shift", "deform")
+    export_impl = "shift"  # ONNX has no deform_conv2d
+
+    def __init__(self, dim: int, grid_size: Grid | None = None, impl: CycleImpl = "shift") -> None:
         super().__init__()
         self.mlp_c = nn.Linear(dim, dim, bias=False)
-        self.sfc_h = CycleFC(dim, dim, (1, 3), implementation)
-        self.sfc_w = CycleFC(dim, dim, (3, 1), implementation)
+        self.sfc_h = CycleFC(dim, dim, (1, 3), impl)
+        self.sfc_w = CycleFC(dim, dim, (3, 1), impl)
         self.reweight = branch_reweighting_mlp(dim)
         self.proj = nn.Linear(dim, dim)
 
+    @property
+    def impl(self) -> CycleImpl:
+        return self.sfc_h.impl
+
+    @impl.setter
+    def impl(self, impl: CycleImpl) -> None:
+        self.sfc_h.impl = self.sfc_w.impl = impl
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(split_attention([self.sfc_h(x), self.sfc_w(x), self.mlp_c(x)], self.reweight))
-
-    def token_count(self, state: dict[str, torch.Tensor]) -> None:
-        return None
-
-    def resample_state(self, state: dict[str, torch.Tensor], old_grid: Grid, new_grid: Grid) -> dict[str, torch.Tensor]:
-        return state

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .split_attention import branch_reweighting_mlp, split_attention
-from .token_mixer import Grid, resize_token_axis
+from .token_mixer import Grid, TokenMixer, resize_token_axis
 
 
 class DynaMixerOperation(nn.Module):
@@ -58,7 +58,7 @@ class DynaMixerOperation(nn.Module):
                 "generate.bias": bias.reshape(-1)}
 
 
-class DynaMixer(nn.Module):
+class DynaMixer(TokenMixer, name="dyna_mixer"):
     """The DynaMixer block's token mixer: dynamic mixing along columns and rows, a channel linear, split attention.
 
     ``mix_h`` mixes each column's H tokens and ``mix_w`` each row's W tokens (two separate operations, each
@@ -72,6 +72,8 @@ class DynaMixer(nn.Module):
         num_heads: segments per dynamic mixing.
         reduced_dim: reduced token width ``d``.
     """
+
+    example_args = dict(num_heads=4, reduced_dim=2)
 
     def __init__(self, dim: int, grid_size: Grid, num_heads: int, reduced_dim: int) -> None:
         super().__init__()

@@ -4,10 +4,10 @@ import torch
 from torch import nn
 
 from .split_attention import branch_reweighting_mlp, split_attention
-from .token_mixer import Grid, resize_token_axis
+from .token_mixer import Grid, TokenMixer, resize_token_axis
 
 
-class WeightedPermuteMlp(nn.Module):
+class WeightedPermuteMlp(TokenMixer, name="weighted_permute_mlp"):
     """Height, width and channel linears fused by split attention, then a projection.
 
     The height branch views the channels as ``segment_dim`` contiguous segments of ``S = dim / segment_dim``
@@ -22,6 +22,8 @@ class WeightedPermuteMlp(nn.Module):
         grid_size: token rows and columns ``(H, W)``.
         segment_dim: number of channel segments (the code's ``segment_dim``; the paper's ``N``).
     """
+
+    example_args = dict(segment_dim=4)
 
     def __init__(self, dim: int, grid_size: Grid, segment_dim: int) -> None:
         super().__init__()

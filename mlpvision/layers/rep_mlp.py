@@ -4,10 +4,12 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
+import torch.fx
 import torch.nn.functional as F
+from timm.layers import register_notrace_function
 from torch import nn
 
-from .token_mixer import Grid, resize_token_axis
+from .token_mixer import Grid, TokenMixer, resize_token_axis
 
 
 class GlobalPerceptron(nn.Module):
@@ -42,7 +44,17 @@ def fuse_batch_norm(weight: torch.Tensor, norm: nn.BatchNorm2d) -> tuple[torch.T
     return weight * scale.reshape(-1, *([1] * (weight.ndim - 1))), norm.bias - norm.running_mean * scale
 
 
-class RepMlp(nn.Module):
+@register_notrace_function  # timm's FX feature extraction
+def check_map_size(x: torch.Tensor, grid_size: Grid) -> None:
+    """Refuse a map of another size than FC3's; a leaf of traced graphs (``torch.fx.wrap``): it reads the shape."""
+    if tuple(x.shape[-2:]) != tuple(grid_size):
+        raise ValueError(f"RepMlp was built for {tuple(grid_size)} maps, got {tuple(x.shape[-2:])}")
+
+
+torch.fx.wrap("check_map_size")
+
+
+class RepMlp(TokenMixer, name="rep_mlp"):
     """RepMLP Block (RepMLPNet, §4.1, Fig. 1): ``GlobalPerceptron(x) ⊙ (ChannelPerceptron(x) + LocalPerceptron(x))``.
 
     The map ``(n, c, h, w)`` is split into ``c/s`` groups of ``s`` consecutive channels, ``(n·c/s, s, h, w)``, so
@@ -68,6 +80,7 @@ class RepMlp(nn.Module):
     """
 
     layout = "NCHW"
+    example_args = dict(share_sets=4)
 
     def __init__(
             self,
@@ -98,8 +111,7 @@ class RepMlp(nn.Module):
         return self.fc3.bias is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape[-2:]) != self.grid_size:
-            raise ValueError(f"RepMlp was built for {self.grid_size} maps, got {tuple(x.shape[-2:])}")
+        check_map_size(x, self.grid_size)
         gate = self.global_perceptron(x)
         groups = x.reshape(-1, self.share_sets, *self.grid_size)  # (n·c/s, s, h, w)
         out = self.fc3(groups.reshape(groups.shape[0], -1, 1, 1)).reshape(groups.shape)
@@ -151,8 +163,7 @@ class RepMlp(nn.Module):
         self.fc3_norm = nn.Identity()
         self.local_perceptron = nn.ModuleDict()
 
-    @staticmethod
-    def token_count(state: dict[str, torch.Tensor]) -> int | None:
+    def token_count(self, state: dict[str, torch.Tensor]) -> int | None:
         return state["fc3.weight"].shape[1]
 
     def resample_state(

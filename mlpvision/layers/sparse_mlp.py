@@ -4,10 +4,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .token_mixer import Grid, resize_token_axis
+from .token_mixer import Grid, TokenMixer, resize_token_axis
 
 
-class SparseMlp(nn.Module):
+class SparseMlp(TokenMixer, name="sparse_mlp"):
     """Sparse MLP: each token mixes with its row and its column only, then a 1×1 convolution fuses the three maps.
 
     sMLPNet, Alg. 1: ``X_W = X W_Wᵀ + b_W`` mixes along the width axis (one ``W×W`` matrix shared by every row and
@@ -36,8 +36,7 @@ class SparseMlp(nn.Module):
         along_height = F.linear(x.transpose(-1, -2), self.mix_height.weight, self.mix_height.bias).transpose(-1, -2)
         return self.fusion(torch.cat([x, along_width, along_height], dim=1))
 
-    @staticmethod
-    def token_count(state: dict[str, torch.Tensor]) -> int | None:
+    def token_count(self, state: dict[str, torch.Tensor]) -> int | None:
         return state["mix_height.weight"].shape[0] * state["mix_width.weight"].shape[0]
 
     def resample_state(

@@ -3,10 +3,10 @@
 import torch
 from torch import nn
 
-from .token_mixer import Grid, resize_token_axis
+from .token_mixer import Grid, TokenMixer, resize_token_axis
 
 
-class SpatialGatingUnit(nn.Module):
+class SpatialGatingUnit(TokenMixer, name="spatial_gating"):
     """Spatial gating unit: split channels into ``(u, v)``, return ``u ⊙ (W · LN(v) + b)`` over the token axis.
 
     gMLP, §2.1 (``s(Z) = Z1 ⊙ f_{W,b}(Z2)``), with ``u`` the first half (the bypass) and ``v`` the gated second
@@ -47,9 +47,11 @@ class SpatialGatingUnit(nn.Module):
         v = torch.baddbmm(self.proj.bias.unsqueeze(-1), self.proj.weight.expand(shape[0], -1, -1), v)
         return u * v.reshape(shape)
 
-    @staticmethod
-    def token_count(state: dict[str, torch.Tensor]) -> int | None:
+    def token_count(self, state: dict[str, torch.Tensor]) -> int | None:
         return state["proj.weight"].shape[1]
+
+    def token_filters(self) -> tuple[torch.Tensor, str]:
+        return self.proj.weight.reshape(-1, *self.grid_size), "output tokens of the spatial gating unit"
 
     def resample_state(
             self, state: dict[str, torch.Tensor], old_grid: Grid, new_grid: Grid

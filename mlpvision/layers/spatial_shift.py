@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from .token_mixer import Grid
+from .token_mixer import Grid, TokenMixer
 
 
 def spatial_shift(x: torch.Tensor) -> torch.Tensor:
@@ -23,7 +23,7 @@ def spatial_shift(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([g1, g2, g3, g4, rest], dim=-1)
 
 
-class SpatialShiftMixer(nn.Module):
+class SpatialShiftMixer(TokenMixer, name="spatial_shift"):
     """Spatial-shift token mixing: ``FC₂(Shift(GELU(FC₁(x))))``, channel FCs around a parameter-free shift.
 
     S²-MLP, §3.2 (the first sub-block of each S²-MLP block; the block owns the norm and residual). The order
@@ -45,12 +45,3 @@ class SpatialShiftMixer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(spatial_shift(self.act(self.fc1(x))))
-
-    @staticmethod
-    def token_count(state: dict[str, torch.Tensor]) -> int | None:
-        return None
-
-    def resample_state(
-            self, state: dict[str, torch.Tensor], old_grid: Grid, new_grid: Grid
-    ) -> dict[str, torch.Tensor]:
-        return state

@@ -29,6 +29,6 @@ def split_attention(branches: Sequence[torch.Tensor], reweight: nn.Module) -> to
     weights = reweight(pooled).reshape(batch, channels, len(branches)).softmax(dim=-1)
     weights = weights.permute(2, 0, 1)[:, :, None, None, :]
     out = branches[0] * weights[0]
-    for branch, weight in zip(branches[1:], weights[1:], strict=True):
-        out = out + branch * weight
+    for index in range(1, len(branches)):  # indexed, not iterated: a traced (torch.fx) tensor cannot be iterated
+        out = out + branches[index] * weights[index]
     return out

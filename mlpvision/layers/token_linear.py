@@ -3,10 +3,10 @@
 import torch
 from torch import nn
 
-from .token_mixer import Grid, resize_token_axis
+from .token_mixer import Grid, TokenMixer, resize_token_axis
 
 
-class TokenLinear(nn.Module):
+class TokenLinear(TokenMixer, name="token_linear"):
     """Cross-patch sublayer: one linear map ``A · X + b`` over the token axis, shared across channels.
 
     ResMLP, Eq. 2 (``Z = X + LS ⊙ (A · Aff(X)ᵀ)ᵀ``; the block owns the affine norm, layer scale and residual).
@@ -31,9 +31,11 @@ class TokenLinear(nn.Module):
         out = torch.baddbmm(self.bias.unsqueeze(-1), self.weight.expand(shape[0], -1, -1), tokens)
         return out.reshape(shape)
 
-    @staticmethod
-    def token_count(state: dict[str, torch.Tensor]) -> int | None:
+    def token_count(self, state: dict[str, torch.Tensor]) -> int | None:
         return state["weight"].shape[1]
+
+    def token_filters(self) -> tuple[torch.Tensor, str]:
+        return self.weight.reshape(-1, *self.grid_size), "output tokens of the token linear"
 
     def resample_state(
             self, state: dict[str, torch.Tensor], old_grid: Grid, new_grid: Grid

@@ -1,38 +1,78 @@
-"""The token-mixer interface, written down once, and the resampling helper every mixer uses.
+"""The token-mixer contract, written down once as a base class, and the resampling helper every mixer uses.
 
 A token mixer is the only part of a MetaFormer block that differs between MLP families (MetaFormer, Eq. 2).
-Every mixer in ``mlpvision.layers`` follows this contract:
+Every mixer in ``mlpvision.layers`` subclasses ``TokenMixer`` under its paper name (``class TokenMlp(TokenMixer,
+name="token_mlp")``), which registers it in ``TOKEN_MIXERS``, and follows this contract:
 
 * constructor: ``dim`` (channels) and ``grid_size`` (token rows, columns) as keywords, plus the mixer's own
   paper hyper-parameters as typed keywords with the paper's names; a mixer that does not need ``grid_size``
-  accepts it and says so in its docstring;
-* forward: one channels-last tensor ``[B, H, W, C]`` in, the same shape out; it is the token-mixing term only,
-  the block owns the norm, residual, layer scale and drop path; a mixer of a convolutional (NCHW) family says so
-  with a class attribute ``layout = "NCHW"`` and takes and returns ``[B, C, H, W]``;
-* ``resample_state(state, old_grid, new_grid)``: the mixer's own state dict (keys relative to the mixer)
-  converted from a checkpoint made at ``old_grid`` to ``new_grid``;
-* ``token_count(state)``: the number of tokens a checkpoint's mixer state was made for, or ``None`` when
-  the mixer has no grid-sized weights.
+  accepts it and says so in its docstring; where a mixer can compute its function in several ways, the choice is
+  the keyword ``impl`` (``impls`` lists the values, the default first);
+* forward: one tensor in ``layout`` in, the same shape out; ``"NHWC"`` (channels-last ``[B, H, W, C]``, the
+  default) or ``"NCHW"`` for a mixer of a convolutional family. It is the token-mixing term only: the block owns
+  the norm, residual, layer scale and drop path, and takes its own layout from the mixer;
+* grid-dependent state: ``resample_state(state, old_grid, new_grid)`` converts the mixer's own state dict (keys
+  relative to the mixer) from a checkpoint made at ``old_grid`` to ``new_grid``, ``token_count(state)`` says how
+  many tokens a checkpoint's state was made for; the defaults are those of a mixer without grid-sized weights;
+* ``token_filters()``: the weights over the input tokens that ``mlpvision analyze weights`` draws, or ``None``;
+* inference form: ``reparameterize()`` (timm's ``reparameterize_model`` calls it) turns the mixer into its
+  inference structure; ``to_export_form()`` also picks the ``impl`` that ONNX and ``torch.export`` express;
+* ``example_args``: the paper hyper-parameters of a small (16-channel) instance, for the contract tests.
 """
 
-from typing import Protocol
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 Grid = tuple[int, int]
+Layout = Literal["NHWC", "NCHW"]
+
+# paper name -> mixer class, filled by ``TokenMixer.__init_subclass__``; drives the contract tests
+TOKEN_MIXERS: dict[str, type["TokenMixer"]] = {}
 
 
-class TokenMixer(Protocol):
-    """What the blocks and the checkpoint loader rely on (see the module docstring)."""
+class TokenMixer(nn.Module):
+    """The base of every token mixer (see the module docstring); its defaults suit a mixer with nothing to add."""
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+    name: ClassVar[str]
+    layout: ClassVar[Layout] = "NHWC"
+    impls: ClassVar[tuple[str, ...]] = ()
+    export_impl: ClassVar[str | None] = None
+    example_args: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is None:
+            return
+        if name in TOKEN_MIXERS:
+            raise ValueError(f"token mixer name {name!r} is taken by {TOKEN_MIXERS[name].__qualname__}")
+        cls.name = name
+        TOKEN_MIXERS[name] = cls
+
+    def token_count(self, state: dict[str, torch.Tensor]) -> int | None:
+        """The number of tokens ``state`` (this mixer's keys) was made for; ``None``: no grid-sized weights."""
+        return None
 
     def resample_state(
             self, state: dict[str, torch.Tensor], old_grid: Grid, new_grid: Grid
-    ) -> dict[str, torch.Tensor]: ...
+    ) -> dict[str, torch.Tensor]:
+        """``state`` made at ``old_grid`` converted to ``new_grid``; unchanged without grid-sized weights."""
+        return state
 
-    def token_count(self, state: dict[str, torch.Tensor]) -> int | None: ...
+    def token_filters(self) -> tuple[torch.Tensor, str] | None:
+        """``(filters, what)``: filters shaped ``[F, H, W]`` over the input token grid, and what each filter is."""
+        return None
+
+    def reparameterize(self) -> None:
+        """Become the inference form computing the same function (eval-mode statistics); nothing to do by default."""
+
+    def to_export_form(self) -> None:
+        """The inference form, computed by operations that ONNX and ``torch.export`` express."""
+        self.reparameterize()
+        if self.export_impl is not None:
+            self.impl = self.export_impl
 
 
 def resize_token_axis(

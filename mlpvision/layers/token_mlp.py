@@ -3,10 +3,10 @@
 import torch
 from torch import nn
 
-from .token_mixer import Grid, resize_token_axis
+from .token_mixer import Grid, TokenMixer, resize_token_axis
 
 
-class TokenMlp(nn.Module):
+class TokenMlp(TokenMixer, name="token_mlp"):
     """Token-mixing MLP shared across channels: ``W2 · GELU(W1 · X + b1) + b2`` over the token axis.
 
     MLP-Mixer, Eq. 1 (first line, without the norm and residual the block owns). The weights keep
@@ -21,6 +21,8 @@ class TokenMlp(nn.Module):
         act_layer: activation (Mixer: exact GELU, as every PyTorch port; Flax uses the tanh approximation).
         drop: dropout after the activation and after the output.
     """
+
+    example_args = dict(hidden_features=8)
 
     def __init__(
             self,
@@ -51,6 +53,9 @@ class TokenMlp(nn.Module):
 
     def token_count(self, state: dict[str, torch.Tensor]) -> int | None:
         return state["fc1.weight"].shape[1] - self.num_prefix_tokens
+
+    def token_filters(self) -> tuple[torch.Tensor, str]:
+        return self.fc1.weight[:, self.num_prefix_tokens:].reshape(-1, *self.grid_size), "hidden units of the token MLP"
 
     def resample_state(
             self, state: dict[str, torch.Tensor], old_grid: Grid, new_grid: Grid

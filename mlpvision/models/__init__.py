@@ -1,34 +1,30 @@
-"""Model families, one file each; importing a family file registers its variants in timm's registry."""
+"""Model families, one file each; importing a family file registers its variants in timm's registry.
 
-from . import ccs, cyclemlp, dynamixer, ffonly, gmlp, mixer, repmlpnet, resmlp, s2mlp, smlpnet, vip
-from ._backbone import MlpBackbone
-from ._builder import PREFIX
+The families are found in this folder (``_registry.FAMILIES``) and imported here, as timm's ``models/__init__.py``
+imports its model files.
+"""
+
+import importlib
+
+from ._backbone import MlpBackbone, MlpStage
 from ._download import WeightsDownloadError
-from ._hierarchical import HierarchicalBackbone
+from ._registry import FAMILIES, PREFIX, check_model_name, family_of, list_models
 from ._weights import CheckpointMismatchError, UnreadableCheckpointError, read_checkpoint, save_weights
 
-FAMILIES = ("mixer", "resmlp", "gmlp", "ffonly", "ccs", "s2mlp", "vip", "dynamixer", "cyclemlp", "smlpnet",
-            "repmlpnet")
+for _family in FAMILIES:
+    importlib.import_module(f"{__name__}.{_family}")
 
 __all__ = [
     "FAMILIES",
     "PREFIX",
     "CheckpointMismatchError",
-    "HierarchicalBackbone",
     "MlpBackbone",
+    "MlpStage",
     "UnreadableCheckpointError",
     "WeightsDownloadError",
-    "ccs",
-    "cyclemlp",
-    "dynamixer",
-    "ffonly",
-    "gmlp",
-    "mixer",
+    "check_model_name",
+    "family_of",
+    "list_models",
     "read_checkpoint",
-    "repmlpnet",
-    "resmlp",
-    "s2mlp",
     "save_weights",
-    "smlpnet",
-    "vip",
 ]

@@ -1,16 +1,20 @@
-"""timm's model API written once (``BackboneApi``) and the isotropic backbone built on it (``MlpBackbone``).
+"""The one backbone of every family: stem → stages → final norm → pooling → classifier, with timm's model API.
 
-Isotropic layout: ``stem`` (patch embedding, optional norm) → ``stages.0.blocks.{i}`` (channels-last
-``[B, H, W, C]`` tensors) → ``norm`` → mean over tokens → ``head_drop`` → ``head``. Families supply the blocks
-through a ``BlockFn`` and their weight initialisation; families with extra tokens (FF-only's class token) override
-the ``_embed`` / ``_pool`` / ``_to_nchw`` hooks. Multi-stage families use ``_hierarchical.HierarchicalBackbone``.
+``stem`` (a patch embedding) → ``stages.{s}`` = ``downsample`` (a transition, or nothing) then ``blocks.{i}`` →
+``norm`` → mean over the grid → ``head_drop`` → ``head``. An isotropic model (Mixer, ResMLP, gMLP, S²-MLP, CCS,
+FF-only) is one stage without downsampling; its feature points are its blocks, as timm's ``MlpMixer``. A multi-stage
+model's feature points are its stages. The blocks say their tensor layout (``"NHWC"`` channels-last or ``"NCHW"``);
+``forward_features`` returns the final map in that layout (``output_fmt``), ``forward_intermediates`` NCHW maps (or
+NLC tokens). Each family's class assembles its stem, stages and norm in plain code and hands them to ``__init__``.
 """
 
-from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
-from timm.layers import PatchEmbed, to_2tuple
+import torch.fx
+from timm.layers import PatchEmbed, register_notrace_function, to_2tuple
 from timm.models._features import feature_take_indices
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -26,73 +30,180 @@ from ._weights import (
 )
 
 
-class BlockFn(Protocol):
-    """Builds block ``index`` of a stage: channels, token grid, stochastic-depth rate."""
-
-    def __call__(self, dim: int, grid_size: Grid, drop_path: float) -> nn.Module: ...
-
-
-def drop_path_rates(rate: float, depth: int, schedule: Literal["linear", "constant"]) -> list[float]:
+def drop_path_rates(rate: float, depth: int, schedule: str = "linear") -> list[float]:
     """Per-block stochastic-depth rates: ``linear`` from 0 to ``rate`` over the blocks, or ``constant``."""
+    if schedule not in ("linear", "constant"):
+        raise ValueError(f"drop_path_schedule must be 'linear' or 'constant', got {schedule!r}")
     if schedule == "constant":
         return [rate] * depth
     return [rate * i / max(depth - 1, 1) for i in range(depth)]
 
 
-class MlpStage(nn.Module):
-    """A run of blocks at one resolution and width."""
+def grid_of(img_size: Grid, stride: int) -> Grid:
+    """The token grid after downsampling ``img_size`` by ``stride``."""
+    return img_size[0] // stride, img_size[1] // stride
 
-    def __init__(self, blocks: Sequence[nn.Module]) -> None:
+
+@register_notrace_function  # timm's FX feature extraction
+def check_image_batch(x: torch.Tensor, name: str, in_chans: int, img_size: Grid, stride: int, any_size: bool) -> None:
+    """Raise a ``ValueError`` saying what to do when ``x`` is not an image batch the model takes.
+
+    A leaf of traced graphs (``torch.fx.wrap`` below, timm's no-trace registration above): the check reads the
+    input's shape, which a symbolic trace does not know, and runs as it is when the traced graph runs.
+    """
+    if x.ndim != 4 or x.shape[1] != in_chans:
+        raise ValueError(f"{name} takes images shaped [batch, {in_chans}, height, width], got {list(x.shape)}")
+    height, width = x.shape[-2:]
+    if any_size:
+        if height % stride or width % stride or min(height, width) == 0:
+            raise ValueError(
+                f"{name} takes images whose sides are positive multiples of {stride}, got {height}x{width}"
+            )
+    elif (height, width) != tuple(img_size):
+        h, w = img_size
+        raise ValueError(
+            f"{name} was built for {h}x{w} images, got {height}x{width}: resize the input to {h}x{w}, or build "
+            f"the model for this size with img_size=({height}, {width}), e.g. "
+            f"timm.create_model('{name}', img_size=({height}, {width})) (pretrained token-mixing weights are "
+            f"resampled when loaded)"
+        )
+
+
+torch.fx.wrap("check_image_batch")
+
+
+def patch_stem(
+        img_size: Grid, patch_size: int, in_chans: int, embed_dim: int, norm_layer: type[nn.Module] | None = None
+) -> PatchEmbed:
+    """Non-overlapping square patches embedded channels-last ``[B, h, w, C]``: the isotropic families' stem."""
+    return PatchEmbed(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim,
+                      norm_layer=norm_layer, output_fmt="NHWC", strict_img_size=False)
+
+
+class MlpStage(nn.Module):
+    """An optional transition (``downsample``, by ``stride``), then a run of blocks at one resolution and width."""
+
+    def __init__(
+            self, dim: int, blocks: Sequence[nn.Module], downsample: nn.Module | None = None, stride: int = 1
+    ) -> None:
         super().__init__()
+        self.dim, self.stride = dim, stride
+        self.downsample = downsample if downsample is not None else nn.Identity()
         self.blocks = nn.Sequential(*blocks)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks(x)
 
+class MlpBackbone(nn.Module):
+    """timm's model API over a stem, stages of blocks, a final norm, mean pooling and a linear classifier.
 
-class BackboneApi(nn.Module):
-    """What every mlpvision model shares: input checks, classifier, weight decay groups and weight loading.
-
-    Subclasses set ``img_size``, ``in_chans``, ``input_stride`` (the total downsampling), ``size_agnostic``,
-    ``num_features``, ``num_classes``, ``global_pool``, ``stages`` (each with ``blocks``), ``norm``, ``head_drop``,
-    ``head``, ``grad_checkpointing`` and ``checkpoint_filter``, and define ``forward_features`` and ``_pool``
-    (``forward_features``' output → ``[B, C]``).
+    Args:
+        stem: the patch embedding, image ``[B, C, H, W]`` → tokens in the blocks' layout.
+        stem_stride: the stem's downsampling.
+        stages: the stages (``MlpStage``); the first has no transition.
+        norm: the final norm, in the blocks' layout.
+        num_features: channels of the last stage.
+        img_size: input size the grid-sized weights were built for.
+        in_chans: input channels.
+        num_classes: classifier outputs; 0 for none.
+        global_pool: ``"avg"`` (mean over the grid) or ``""`` (no pooling in ``forward_head``).
+        drop_rate: dropout before the classifier.
+        size_agnostic: no grid-sized weights, so any input whose sides are multiples of the total stride works.
     """
 
-    img_size: tuple[int, int]
-    in_chans: int
-    input_stride: int
-    size_agnostic: bool
-    num_features: int
-    head: nn.Module
+    num_prefix_tokens = 0
+    global_pools: tuple[str, ...] = ("", "avg")
+    # the family's converter of foreign checkpoint layouts to this model's keys (a ``staticmethod``)
+    checkpoint_filter: CheckpointFilter | None = None
+
+    def __init__(
+            self,
+            *,
+            stem: nn.Module,
+            stem_stride: int,
+            stages: Sequence[MlpStage],
+            norm: nn.Module,
+            num_features: int,
+            img_size: Grid,
+            in_chans: int = 3,
+            num_classes: int = 1000,
+            global_pool: str = "avg",
+            drop_rate: float = 0.0,
+            size_agnostic: bool = False,
+    ) -> None:
+        super().__init__()
+        if global_pool not in self.global_pools:
+            raise ValueError(f"global_pool must be one of {self.global_pools}, got {global_pool!r}")
+        layouts = {block.layout for stage in stages for block in stage.blocks}
+        if len(layouts) != 1:
+            raise ValueError(f"the blocks of one model share one tensor layout, got {sorted(layouts)}")
+        self.layout = self.output_fmt = layouts.pop()
+        self.img_size: Grid = tuple(img_size)
+        self.in_chans = in_chans
+        self.num_classes = num_classes
+        self.global_pool = global_pool
+        self.size_agnostic = size_agnostic
+        self.num_features = self.head_hidden_size = num_features
+        self.input_stride = stem_stride * math.prod(stage.stride for stage in stages)
+        self.grad_checkpointing = False
+
+        self.stem = stem
+        self.stages = nn.Sequential(*stages)
+        self.norm = norm
+        self.head_drop = nn.Dropout(drop_rate)
+        self.head = nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+        # the feature points: every block of a one-stage (isotropic) model, every stage of a multi-stage one
+        self.feature_info: list[dict[str, Any]] = []
+        self._feature_points: list[tuple[int, int]] = []
+        stride = stem_stride
+        for index, stage in enumerate(self.stages):
+            stride *= stage.stride
+            if len(self.stages) == 1:
+                for block in range(len(stage.blocks)):
+                    self._feature_points.append((index, block))
+                    self.feature_info.append(dict(module=f"stages.{index}.blocks.{block}", num_chs=stage.dim,
+                                                  reduction=stride))
+            else:
+                self._feature_points.append((index, len(stage.blocks) - 1))
+                self.feature_info.append(dict(module=f"stages.{index}", num_chs=stage.dim, reduction=stride))
+
+    @staticmethod
+    def check_img_size(img_size: int | tuple[int, int], stride: int) -> Grid:
+        """``img_size`` as (H, W), refused unless both sides are positive multiples of the total ``stride``."""
+        img_size = tuple(to_2tuple(img_size))
+        if any(side % stride for side in img_size) or min(img_size) < stride:
+            raise ValueError(f"img_size {img_size} must be a positive multiple of the total stride {stride}")
+        return img_size
 
     @property
     def architecture(self) -> str:
         """The registered name this model was built under (its class name when built directly)."""
         return (getattr(self, "pretrained_cfg", None) or {}).get("architecture", type(self).__name__)
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        """Raise a ``ValueError`` saying what to do when ``x`` is not an image batch this model takes."""
-        name = self.architecture
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"{name} takes images shaped [batch, {self.in_chans}, height, width], got {list(x.shape)}"
-            )
-        height, width = x.shape[-2:]
-        if self.size_agnostic:
-            if height % self.input_stride or width % self.input_stride or min(height, width) == 0:
-                raise ValueError(
-                    f"{name} takes images whose sides are positive multiples of {self.input_stride}, "
-                    f"got {height}x{width}"
-                )
-        elif (height, width) != self.img_size:
-            h, w = self.img_size
-            raise ValueError(
-                f"{name} was built for {h}x{w} images, got {height}x{width}: resize the input to {h}x{w}, or build "
-                f"the model for this size with img_size=({height}, {width}), e.g. "
-                f"timm.create_model('{name}', img_size=({height}, {width})) (pretrained token-mixing weights are "
-                f"resampled when loaded)"
-            )
+    @property
+    def blocks(self) -> list[nn.Module]:
+        """Every block, in order, across stages."""
+        return [block for stage in self.stages for block in stage.blocks]
+
+    # ---- the pieces a family with extra tokens overrides -------------------------------------------------
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Image ``[B, C, H, W]`` → tokens as the first block takes them."""
+        check_image_batch(x, self.architecture, self.in_chans, self.img_size, self.input_stride, self.size_agnostic)
+        return self.stem(x)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward_features``' output → ``[B, C]``: the mean over the grid."""
+        return x.mean(dim=(1, 2) if self.output_fmt == "NHWC" else (2, 3))
+
+    def _to_nchw(self, x: torch.Tensor, grid: Grid) -> torch.Tensor:
+        """A block output → a ``[B, C, h, w]`` feature map."""
+        return x.permute(0, 3, 1, 2).contiguous() if self.layout == "NHWC" else x
+
+    def _to_nlc(self, x: torch.Tensor) -> torch.Tensor:
+        """A block output → tokens ``[B, N, C]``."""
+        return x.flatten(1, -2) if self.layout == "NHWC" else x.flatten(2).transpose(1, 2)
+
+    # ---- timm's model API --------------------------------------------------------------------------------
 
     def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """One block, recomputed in the backward pass when gradient checkpointing is on."""
@@ -100,13 +211,14 @@ class BackboneApi(nn.Module):
             return checkpoint(block, x, use_reentrant=False)
         return block(x)
 
-    @property
-    def blocks(self) -> list[nn.Module]:
-        """Every block, in order, across stages."""
-        return [block for stage in self.stages for block in stage.blocks]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The final norm's output, unpooled, in ``output_fmt``."""
+        x = self._embed(x)
+        for stage in self.stages:
+            x = stage.downsample(x)
+            for block in stage.blocks:
+                x = self._run_block(block, x)
+        return self.norm(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pool, dropout and classify ``forward_features``' output (``pre_logits``: stop before the classifier)."""
@@ -115,12 +227,60 @@ class BackboneApi(nn.Module):
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)
 
-    def _prune_norm_and_head(self, prune_norm: bool, prune_head: bool) -> None:
-        """The end of ``prune_intermediate_layers``: drop the final norm and/or the classifier if asked."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def forward_intermediates(
+            self,
+            x: torch.Tensor,
+            indices: int | list[int] | None = None,
+            norm: bool = False,
+            stop_early: bool = False,
+            output_fmt: str = "NCHW",
+            intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Feature maps at ``indices`` (last n if int, all if None; see ``feature_info``), and the final features.
+
+        ``output_fmt``: ``"NCHW"`` maps or ``"NLC"`` tokens. ``norm`` applies the final norm to the feature points
+        of the last stage (the other stages have no norm of their own).
+        """
+        if output_fmt not in ("NCHW", "NLC"):
+            raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}")
+        take_indices, max_index = feature_take_indices(len(self._feature_points), indices)
+        points = {place: point for point, place in enumerate(self._feature_points)}
+        grid = grid_of(tuple(x.shape[-2:]), self.input_stride)
+        last = len(self.stages) - 1
+        intermediates = []
+        x = self._embed(x)
+        for stage_index, stage in enumerate(self.stages):
+            if stop_early and stage_index > self._feature_points[max_index][0]:
+                break
+            x = stage.downsample(x)
+            for block_index, block in enumerate(stage.blocks):
+                x = self._run_block(block, x)
+                point = points.get((stage_index, block_index))
+                if point in take_indices:
+                    y = self.norm(x) if norm and stage_index == last else x
+                    intermediates.append(self._to_nchw(y, grid) if output_fmt == "NCHW" else self._to_nlc(y))
+                if stop_early and point == max_index:
+                    break
+        if intermediates_only:
+            return intermediates
+        return self.norm(x), intermediates
+
+    def prune_intermediate_layers(
+            self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop the blocks after the last wanted feature point (and the norm/head if asked)."""
+        take_indices, max_index = feature_take_indices(len(self._feature_points), indices)
+        stage, block = self._feature_points[max_index]
+        self.stages = self.stages[: stage + 1]
+        self.stages[stage].blocks = self.stages[stage].blocks[: block + 1]
         if prune_norm:
             self.norm = nn.Identity()
         if prune_head:
             self.reset_classifier(0, "")
+        return take_indices
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute block activations in the backward pass (less memory, same result)."""
@@ -169,143 +329,3 @@ class BackboneApi(nn.Module):
         state = resample_token_mixers(self, state, str(checkpoint_path), source_img_size)
         load_checked(self, state, str(checkpoint_path))
 
-
-class MlpBackbone(BackboneApi):
-    """Patch stem, blocks, final norm, token-mean pooling and a linear classifier.
-
-    Args:
-        block_fn: builds each block (see ``BlockFn``).
-        depth: number of blocks.
-        embed_dim: channels.
-        patch_size: side of the square patches of the stem.
-        img_size: input size the token-mixing weights are built for (int or (H, W)).
-        in_chans: input channels.
-        num_classes: classifier outputs; 0 for none.
-        global_pool: ``"avg"`` (mean over tokens) or ``""`` (no pooling in ``forward_head``).
-        norm_layer: the final norm, or ``None`` for none (S²-MLP).
-        stem_norm_layer: a norm after the patch embedding, or ``None``.
-        drop_rate: dropout before the classifier.
-        drop_path_rate: stochastic-depth rate of the last block.
-        drop_path_schedule: how the rate grows over the blocks.
-        size_agnostic: the blocks have no grid-sized weights, so any input divisible by the patch size works.
-        weight_init: the family's initialisation, applied once the modules exist.
-        checkpoint_filter: converts foreign checkpoint layouts to this model's keys (the family's).
-    """
-
-    num_prefix_tokens = 0
-
-    def __init__(
-            self,
-            block_fn: BlockFn,
-            depth: int,
-            embed_dim: int,
-            patch_size: int,
-            img_size: int | tuple[int, int] = 224,
-            in_chans: int = 3,
-            num_classes: int = 1000,
-            global_pool: str = "avg",
-            norm_layer: Callable[[int], nn.Module] | None = None,
-            stem_norm_layer: Callable[[int], nn.Module] | None = None,
-            drop_rate: float = 0.0,
-            drop_path_rate: float = 0.0,
-            drop_path_schedule: Literal["linear", "constant"] = "linear",
-            size_agnostic: bool = False,
-            weight_init: Callable[[nn.Module], None] | None = None,
-            checkpoint_filter: CheckpointFilter | None = None,
-    ) -> None:
-        super().__init__()
-        img_size = to_2tuple(img_size)
-        if any(side % patch_size for side in img_size) or min(img_size) < patch_size:
-            raise ValueError(f"img_size {img_size} must be a positive multiple of the patch size {patch_size}")
-        if global_pool not in ("", "avg", "token"):
-            raise ValueError(f"global_pool must be 'avg', 'token' or '', got {global_pool!r}")
-        self.img_size: tuple[int, int] = tuple(img_size)
-        self.patch_size = self.input_stride = patch_size
-        self.in_chans = in_chans
-        self.num_classes = num_classes
-        self.global_pool = global_pool
-        self.size_agnostic = size_agnostic
-        self.num_features = self.head_hidden_size = self.embed_dim = embed_dim
-        self.grad_checkpointing = False
-        self.checkpoint_filter = checkpoint_filter
-
-        self.stem = PatchEmbed(
-            img_size=self.img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim,
-            norm_layer=stem_norm_layer, output_fmt="NHWC", strict_img_size=False,
-        )
-        self.grid_size: Grid = tuple(self.stem.grid_size)
-        rates = drop_path_rates(drop_path_rate, depth, drop_path_schedule)
-        self.stages = nn.Sequential(MlpStage([block_fn(embed_dim, self.grid_size, rate) for rate in rates]))
-        self.feature_info = [
-            dict(module=f"stages.0.blocks.{i}", num_chs=embed_dim, reduction=patch_size) for i in range(depth)
-        ]
-        self.norm = norm_layer(embed_dim) if norm_layer is not None else nn.Identity()
-        self.head_drop = nn.Dropout(drop_rate)
-        self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
-        if weight_init is not None:
-            weight_init(self)
-
-    # ---- the pieces a family with extra tokens overrides -------------------------------------------------
-
-    def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Image ``[B, C, H, W]`` → tokens as the blocks take them (here ``[B, h, w, C]``)."""
-        return self.stem(x)
-
-    def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        """Tokens ``[B, N, C]`` after the final norm → ``[B, C]``."""
-        return x.mean(dim=1)
-
-    def _to_nchw(self, x: torch.Tensor, grid: Grid) -> torch.Tensor:
-        """Block output → a ``[B, C, h, w]`` feature map."""
-        return x.permute(0, 3, 1, 2).contiguous()
-
-    def _grid(self, x: torch.Tensor) -> Grid:
-        """Check ``x`` and return its token grid."""
-        self._check_input(x)
-        return x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
-
-    # ---- timm's model API --------------------------------------------------------------------------------
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Unpooled tokens ``[B, N, C]`` after the final norm."""
-        self._check_input(x)
-        x = self._embed(x)
-        for block in self.blocks:
-            x = self._run_block(block, x)
-        return self.norm(x.flatten(1, -2))
-
-    def forward_intermediates(
-            self,
-            x: torch.Tensor,
-            indices: int | list[int] | None = None,
-            norm: bool = False,
-            stop_early: bool = False,
-            output_fmt: str = "NCHW",
-            intermediates_only: bool = False,
-    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
-        """Block outputs (``indices``: last n if int, all if None), as NCHW maps or NLC tokens, and the features."""
-        if output_fmt not in ("NCHW", "NLC"):
-            raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}")
-        grid = self._grid(x)
-        blocks = self.blocks
-        take_indices, max_index = feature_take_indices(len(blocks), indices)
-        x = self._embed(x)
-        intermediates = []
-        for i, block in enumerate(blocks[: max_index + 1] if stop_early else blocks):
-            x = self._run_block(block, x)
-            if i in take_indices:
-                y = self.norm(x) if norm else x
-                intermediates.append(self._to_nchw(y, grid) if output_fmt == "NCHW" else y.flatten(1, -2))
-        if intermediates_only:
-            return intermediates
-        return self.norm(x.flatten(1, -2)), intermediates
-
-    def prune_intermediate_layers(
-            self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        """Drop the blocks after the last wanted intermediate (and the norm/head if asked)."""
-        take_indices, max_index = feature_take_indices(len(self.blocks), indices)
-        stage = self.stages[0]
-        stage.blocks = stage.blocks[: max_index + 1]
-        self._prune_norm_and_head(prune_norm, prune_head)
-        return take_indices

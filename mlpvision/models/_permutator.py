@@ -10,24 +10,19 @@ The authors' checkpoints keep everything in one list, ``network.{j}``: stage blo
 is recovered from the model's own stages, so one converter serves the three families.
 """
 
+import math
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from timm.layers import Mlp, trunc_normal_
 from timm.models._manipulate import named_apply
 from torch import nn
 
-from ..layers import MetaFormerBlock
+from ..layers import MetaFormerBlock, TokenMixer
 from ..layers.conv_embed import ConvEmbed
 from ..layers.cycle_fc import CycleFC
-from ..layers.token_mixer import Grid
-from ._builder import build_model
-from ._hierarchical import HierarchicalBackbone
+from ._backbone import MlpBackbone, MlpStage, drop_path_rates, grid_of
 from ._weights import StateDict
-
-# builds the token mixer of a block: (stage index, channels, that stage's grid) → module
-MixerFn = Callable[[int, int, Grid], nn.Module]
 
 
 def init_permutator(module: nn.Module, name: str = "") -> None:
@@ -44,16 +39,12 @@ def init_permutator(module: nn.Module, name: str = "") -> None:
         nn.init.zeros_(module.bias)
 
 
-def init_permutator_model(model: nn.Module) -> None:
-    named_apply(init_permutator, model)
-
-
 def permutator_stage_strides(transitions: Sequence[bool]) -> list[int]:
     """Each stage's downsampling: 2 after a stage whose ``transitions`` entry is set, else 1."""
     return [1] + [2 if transition else 1 for transition in transitions[:-1]]
 
 
-def convert_network_layout(state: StateDict, model: HierarchicalBackbone) -> StateDict:
+def convert_network_layout(state: StateDict, model: MlpBackbone) -> StateDict:
     """The authors' ``patch_embed`` / ``network.{j}`` keys → ours; CycleFC ``offset`` buffers dropped."""
     network_to_ours: dict[int, str] = {}
     index = 0
@@ -83,51 +74,77 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
     return state
 
 
-def create_permutator(
-        variant: str,
-        pretrained: bool,
-        mixer_fn: MixerFn,
-        depths: Sequence[int],
-        embed_dims: Sequence[int],
-        transitions: Sequence[bool],
-        mlp_ratios: Sequence[float],
-        stem: dict[str, int],
-        downsample: dict[str, int],
-        **kwargs: Any,
-) -> HierarchicalBackbone:
-    """Build a ViP-style network through timm.
+class Permutator(MlpBackbone):
+    """The ViP-style network: convolution stem, stages of channels-last blocks with each stage's token mixer,
+    transitions, LayerNorm, mean over the grid and a linear classifier (see the module docstring).
 
     Args:
-        variant: registered name.
-        pretrained: load the ``pretrained_cfg``'s weights.
-        mixer_fn: the family's token mixer (see ``MixerFn``).
+        stage_mixers: per stage, the token mixer's class (with its hyper-parameters bound), given ``dim`` and
+            ``grid_size``.
         depths: blocks per stage (the code's ``layers``).
         embed_dims: channels per stage.
         transitions: downsample by 2 after stage i.
         mlp_ratios: channel-MLP expansion per stage.
         stem: the stem convolution's ``kernel_size``, ``stride``, ``padding``.
         downsample: the transitions' ``kernel_size`` and ``padding`` (stride 2).
-        kwargs: ``HierarchicalBackbone`` arguments (``img_size``, ``num_classes``, ``drop_path_rate`` …).
+        img_size: input size grid-sized weights are built for.
+        in_chans, num_classes, global_pool, drop_rate, size_agnostic: as ``MlpBackbone``.
+        drop_path_rate: stochastic depth of the last block, linear from 0 over all blocks.
     """
 
-    def stem_fn(in_chans: int, dim: int) -> ConvEmbed:
-        return ConvEmbed(in_chans, dim, **stem, output_fmt="NHWC")
+    checkpoint_filter = staticmethod(checkpoint_filter_fn)
 
-    def downsample_fn(in_dim: int, out_dim: int, stride: int) -> ConvEmbed | None:
-        if stride == 2:
-            return ConvEmbed(in_dim, out_dim, stride=2, **downsample, input_fmt="NHWC", output_fmt="NHWC")
-        if in_dim != out_dim:
-            return ConvEmbed(in_dim, out_dim, kernel_size=1, stride=1, input_fmt="NHWC", output_fmt="NHWC")
-        return None
+    def __init__(
+            self,
+            stage_mixers: Sequence[Callable[..., TokenMixer]],
+            depths: Sequence[int],
+            embed_dims: Sequence[int],
+            transitions: Sequence[bool],
+            mlp_ratios: Sequence[float],
+            stem: dict[str, int],
+            downsample: dict[str, int],
+            img_size: int | tuple[int, int] = 224,
+            in_chans: int = 3,
+            num_classes: int = 1000,
+            global_pool: str = "avg",
+            drop_rate: float = 0.0,
+            drop_path_rate: float = 0.0,
+            size_agnostic: bool = False,
+    ) -> None:
+        if not len(depths) == len(embed_dims) == len(transitions) == len(mlp_ratios) == len(stage_mixers):
+            raise ValueError(
+                f"depths {list(depths)}, embed_dims {list(embed_dims)}, transitions {list(transitions)}, mlp_ratios "
+                f"{list(mlp_ratios)} and the token mixers need one entry per stage"
+            )
+        strides = permutator_stage_strides(transitions)
+        img_size = self.check_img_size(img_size, stem["stride"] * math.prod(strides))
+        rates = iter(drop_path_rates(drop_path_rate, sum(depths)))
+        stages, stride, in_dim = [], stem["stride"], embed_dims[0]
+        for index, (depth, dim, stage_stride) in enumerate(zip(depths, embed_dims, strides, strict=True)):
+            stride *= stage_stride
+            grid = grid_of(img_size, stride)
+            hidden = int(dim * mlp_ratios[index])
+            blocks = [
+                MetaFormerBlock(dim, stage_mixers[index](dim=dim, grid_size=grid), Mlp(dim, hidden),
+                                norm_layer=nn.LayerNorm, drop_path=next(rates))
+                for _ in range(depth)
+            ]
+            transition = _transition(in_dim, dim, stage_stride, downsample) if index > 0 else None
+            stages.append(MlpStage(dim, blocks, transition, stage_stride))
+            in_dim = dim
+        super().__init__(
+            stem=ConvEmbed(in_chans, embed_dims[0], **stem, output_fmt="NHWC"), stem_stride=stem["stride"],
+            stages=stages, norm=nn.LayerNorm(embed_dims[-1]), num_features=embed_dims[-1], img_size=img_size,
+            in_chans=in_chans, num_classes=num_classes, global_pool=global_pool, drop_rate=drop_rate,
+            size_agnostic=size_agnostic,
+        )
+        named_apply(init_permutator, self)
 
-    def block_fn(stage: int, dim: int, grid_size: Grid, drop_path: float) -> MetaFormerBlock:
-        mlp = Mlp(dim, int(dim * mlp_ratios[stage]))
-        return MetaFormerBlock(dim, mixer_fn(stage, dim, grid_size), mlp, norm_layer=nn.LayerNorm, drop_path=drop_path)
 
-    return build_model(
-        HierarchicalBackbone, variant, pretrained, checkpoint_filter_fn, default_out_indices=(0, 1, 2, 3),
-        stem_fn=stem_fn, stem_stride=stem["stride"], depths=depths, embed_dims=embed_dims,
-        stage_strides=permutator_stage_strides(transitions), downsample_fn=downsample_fn, block_fn=block_fn,
-        layout="NHWC", norm_layer=nn.LayerNorm, weight_init=init_permutator_model,
-        **kwargs,
-    )
+def _transition(in_dim: int, out_dim: int, stride: int, downsample: dict[str, int]) -> ConvEmbed | None:
+    """Between stages: a strided convolution, a 1×1 convolution when only the width changes, or nothing."""
+    if stride == 2:
+        return ConvEmbed(in_dim, out_dim, stride=2, **downsample, input_fmt="NHWC", output_fmt="NHWC")
+    if in_dim != out_dim:
+        return ConvEmbed(in_dim, out_dim, kernel_size=1, stride=1, input_fmt="NHWC", output_fmt="NHWC")
+    return None

@@ -17,34 +17,44 @@ checkpoint, whose ``state_dict_ema`` is read: the authors' main.py evaluates the
 released no weights.
 """
 
+from collections.abc import Sequence
+from functools import partial
+
 from timm.models import generate_default_cfgs, register_model
 
 from ..layers.dyna_mixer import DynaMixer
-from ..layers.token_mixer import Grid
-from ._builder import IMAGENET_MEAN_STD, model_cfg
-from ._hierarchical import HierarchicalBackbone
-from ._permutator import create_permutator
+from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
+from ._permutator import Permutator
 from ._weights import register_weights
 
 
-def _create_dynamixer(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> HierarchicalBackbone:
+class DynaMixerNet(Permutator):
+    """DynaMixer: ViP's network with a 7×7/7 stem, 2×2/2 transitions and the DynaMixer token mixer.
+
+    Args:
+        num_heads: per stage, the segments of each dynamic mixing.
+        reduced_dims: per stage, the reduced token width ``d``.
+        **kwargs: ``Permutator``'s ``depths``, ``embed_dims``, ``transitions``, ``mlp_ratios``, ``img_size`` …
+    """
+
+    def __init__(self, num_heads: Sequence[int], reduced_dims: Sequence[int], **kwargs) -> None:
+        super().__init__(
+            stage_mixers=[partial(DynaMixer, num_heads=heads, reduced_dim=reduced)
+                          for heads, reduced in zip(num_heads, reduced_dims, strict=True)],
+            stem=dict(kernel_size=7, stride=7, padding=0), downsample=dict(kernel_size=2, padding=0), **kwargs,
+        )
+
+
+def _create_dynamixer(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> DynaMixerNet:
     """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
-    args = {**variant_args, **kwargs}
-    num_heads, reduced_dims = args.pop("num_heads"), args.pop("reduced_dims")
-
-    def mixer_fn(stage: int, dim: int, grid_size: Grid) -> DynaMixer:
-        return DynaMixer(dim, grid_size, num_heads=num_heads[stage], reduced_dim=reduced_dims[stage])
-
-    return create_permutator(
-        variant, pretrained, mixer_fn, stem=dict(kernel_size=7, stride=7, padding=0),
-        downsample=dict(kernel_size=2, padding=0), **args,
-    )
+    return build_model(DynaMixerNet, variant, pretrained, default_out_indices=(0, 1, 2, 3),
+                       **{**variant_args, **kwargs})
 
 
 def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
     return model_cfg(
         paper_name=paper_name, arxiv="2201.12083", code_url="https://github.com/ziyuwwang/DynaMixer", license="mit",
-        count_source=count_source, mean_std=IMAGENET_MEAN_STD, **kwargs,
+        count_source=count_source, mean_std=IMAGENET_MEAN_STD, feature_stride=14, **kwargs,
     )
 
 
@@ -69,7 +79,7 @@ default_cfgs = generate_default_cfgs(register_weights({
 
 
 @register_model
-def mlpv_dynamixer_s(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_dynamixer_s(pretrained: bool = False, **kwargs) -> DynaMixerNet:
     """DynaMixer-S (paper Table 1): 4 blocks of 192 at 32×32, 14 of 384 at 16×16; 8/16 segments, d = 2."""
     args = dict(depths=(4, 3, 8, 3), embed_dims=(192, 384, 384, 384), mlp_ratios=(3, 3, 3, 3),
                 transitions=(True, False, False, False), num_heads=(8, 16, 16, 16), reduced_dims=(2, 2, 2, 2))
@@ -77,7 +87,7 @@ def mlpv_dynamixer_s(pretrained: bool = False, **kwargs) -> HierarchicalBackbone
 
 
 @register_model
-def mlpv_dynamixer_m(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_dynamixer_m(pretrained: bool = False, **kwargs) -> DynaMixerNet:
     """DynaMixer-M: 7 blocks of 256 at 32×32, 17 of 512 at 16×16; 8/16 segments, d = 2."""
     args = dict(depths=(4, 3, 14, 3), embed_dims=(256, 256, 512, 512), mlp_ratios=(3, 3, 3, 3),
                 transitions=(False, True, False, False), num_heads=(8, 8, 16, 16), reduced_dims=(2, 2, 2, 2))
@@ -85,7 +95,7 @@ def mlpv_dynamixer_m(pretrained: bool = False, **kwargs) -> HierarchicalBackbone
 
 
 @register_model
-def mlpv_dynamixer_l(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_dynamixer_l(pretrained: bool = False, **kwargs) -> DynaMixerNet:
     """DynaMixer-L: 8 blocks of 256 at 32×32, 28 of 512 at 16×16 (the code's split); 8/16 segments, d = 8."""
     args = dict(depths=(8, 8, 16, 4), embed_dims=(256, 512, 512, 512), mlp_ratios=(3, 3, 3, 3),
                 transitions=(True, False, False, False), num_heads=(8, 16, 16, 16), reduced_dims=(8, 8, 8, 8))

@@ -19,13 +19,14 @@ import re
 from functools import partial
 
 import torch
+import torch.fx
 import torch.nn.functional as F
-from timm.layers import DropPath, Mlp
+from timm.layers import DropPath, Mlp, register_notrace_function
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
 from ..layers import Grid, TokenMlp, resize_token_axis
-from ._backbone import MlpBackbone
+from ._backbone import MlpBackbone, MlpStage, drop_path_rates, grid_of, patch_stem
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
 from ._weights import StateDict, register_weights
 
@@ -46,6 +47,7 @@ class FeedForwardBlock(nn.Module):
     """
 
     num_prefix_tokens = 1
+    layout = "NHWC"  # channels-last tokens [B, 1 + N, C]
 
     def __init__(
             self,
@@ -86,35 +88,66 @@ class FeedForwardBlock(nn.Module):
 
 
 class FeedForwardOnly(MlpBackbone):
-    """The FF-only network: ``MlpBackbone`` with a class token, positional tables and class-token pooling.
+    """The FF-only network: a patch stem, a class token and positional tables, ``depth`` feed-forward blocks,
+    LayerNorm, class-token pooling and a linear classifier.
 
     The token MLP's hidden width is part of the variant (4·(1 + N) at 224: 788 for patch 16, 200 for patch 32), so a
     model built at another ``img_size`` keeps it and 224 checkpoints load with resampled token weights.
 
     Args:
+        patch_size: side of the square patches.
+        depth: number of blocks.
+        embed_dim: channels C.
         token_hidden: hidden width of every token MLP.
+        img_size: input size the token MLPs are built for.
+        in_chans, num_classes, drop_rate: as ``MlpBackbone``.
+        global_pool: ``"token"`` (the class token, as the code), ``"avg"`` (mean of the patch tokens) or ``""``.
         proj_drop_rate: dropout inside the MLPs and after the positional embedding (the official ``drop``).
-        **kwargs: ``MlpBackbone``'s arguments.
+        drop_path_rate: stochastic depth of the last block, linear from 0.
     """
 
     num_prefix_tokens = 1
+    global_pools = ("", "avg", "token")
 
-    def __init__(self, token_hidden: int, proj_drop_rate: float = 0.0, **kwargs) -> None:
-        kwargs.setdefault("block_fn", partial(FeedForwardBlock, drop=proj_drop_rate, token_hidden=token_hidden))
-        kwargs.setdefault("global_pool", "token")
-        super().__init__(**kwargs)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, self.embed_dim))
-        self.cls_pos_embed = nn.Parameter(torch.zeros(1, 1, self.embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.embed_dim, *POS_TABLE_GRID))
+    @staticmethod
+    def checkpoint_filter(state: StateDict, model: nn.Module) -> StateDict:
+        return checkpoint_filter_fn(state, model)
+
+    def __init__(
+            self,
+            patch_size: int,
+            depth: int,
+            embed_dim: int,
+            token_hidden: int,
+            img_size: int | tuple[int, int] = 224,
+            in_chans: int = 3,
+            num_classes: int = 1000,
+            global_pool: str = "token",
+            drop_rate: float = 0.0,
+            proj_drop_rate: float = 0.0,
+            drop_path_rate: float = 0.0,
+    ) -> None:
+        img_size = self.check_img_size(img_size, patch_size)
+        grid = grid_of(img_size, patch_size)
+        blocks = [FeedForwardBlock(embed_dim, grid, rate, drop=proj_drop_rate, token_hidden=token_hidden)
+                  for rate in drop_path_rates(drop_path_rate, depth)]
+        super().__init__(
+            stem=patch_stem(img_size, patch_size, in_chans, embed_dim), stem_stride=patch_size,
+            stages=[MlpStage(embed_dim, blocks)], norm=FF_LAYER_NORM(embed_dim), num_features=embed_dim,
+            img_size=img_size, in_chans=in_chans, num_classes=num_classes, global_pool=global_pool,
+            drop_rate=drop_rate,
+        )
+        self.output_fmt = "NLC"  # the class token, then the patch tokens
+        self.patch_size, self.grid_size, self.embed_dim = patch_size, grid, embed_dim
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.cls_pos_embed = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, embed_dim, *POS_TABLE_GRID))
         self.pos_drop = nn.Dropout(proj_drop_rate)
         init_ffonly(self)
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)  # [B, h, w, C]
-        pos = self.pos_embed
-        if tuple(x.shape[1:3]) != POS_TABLE_GRID:
-            pos = F.interpolate(pos, size=tuple(x.shape[1:3]), mode="bilinear", align_corners=False)
-        x = (x + pos.permute(0, 2, 3, 1)).flatten(1, 2)
+        x = super()._embed(x)  # [B, h, w, C]
+        x = (x + positional_table(self.pos_embed, x).permute(0, 2, 3, 1)).flatten(1, 2)
         cls = (self.cls_token + self.cls_pos_embed).expand(x.shape[0], -1, -1)
         return self.pos_drop(torch.cat([cls, x], dim=1))
 
@@ -124,6 +157,21 @@ class FeedForwardOnly(MlpBackbone):
     def _to_nchw(self, x: torch.Tensor, grid: Grid) -> torch.Tensor:
         spatial = x[:, self.num_prefix_tokens:]
         return spatial.reshape(x.shape[0], *grid, -1).permute(0, 3, 1, 2).contiguous()
+
+
+@register_notrace_function  # timm's FX feature extraction
+def positional_table(pos_embed: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """The ``[1, C, 14, 14]`` positional table at the grid of ``tokens`` (``[B, h, w, C]``), bilinear as the code.
+
+    A leaf of traced graphs (``torch.fx.wrap`` below): whether to interpolate depends on the input's grid.
+    """
+    grid = tuple(tokens.shape[1:3])
+    if grid == POS_TABLE_GRID:
+        return pos_embed
+    return F.interpolate(pos_embed, size=grid, mode="bilinear", align_corners=False)
+
+
+torch.fx.wrap("positional_table")
 
 
 def init_ffonly(model: nn.Module) -> None:
@@ -161,9 +209,7 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
 
 def _create_ffonly(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> FeedForwardOnly:
     """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
-    kwargs = {**variant_args, **kwargs}
-    kwargs.setdefault("norm_layer", FF_LAYER_NORM)
-    return build_model(FeedForwardOnly, variant, pretrained, checkpoint_filter_fn, **kwargs)
+    return build_model(FeedForwardOnly, variant, pretrained, **{**variant_args, **kwargs})
 
 
 def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:

@@ -17,6 +17,7 @@ provenance and evaluation.
 """
 
 import re
+from collections.abc import Callable
 from functools import partial
 
 from timm.layers import Mlp, lecun_normal_
@@ -24,8 +25,8 @@ from timm.models import generate_default_cfgs, register_model
 from timm.models._manipulate import named_apply
 from torch import nn
 
-from ..layers import Grid, MetaFormerBlock, TokenMlp
-from ._backbone import MlpBackbone
+from ..layers import Grid, MetaFormerBlock, TokenMixer, TokenMlp
+from ._backbone import MlpBackbone, MlpStage, drop_path_rates, grid_of, patch_stem
 from ._builder import INCEPTION_MEAN_STD, build_model, model_cfg
 from ._weights import StateDict, register_weights
 
@@ -37,7 +38,7 @@ def mixer_block(
         grid_size: Grid,
         drop_path: float,
         mlp_ratio: tuple[float, float] = (0.5, 4.0),
-        token_mixer: partial | None = None,
+        token_mixer: Callable[..., TokenMixer] | None = None,
         gelu: str = "none",
 ) -> MetaFormerBlock:
     """A Mixer block (Eq. 1): token MLP of width ``mlp_ratio[0]·C`` (or ``token_mixer``), channel MLP of ``[1]·C``.
@@ -135,17 +136,59 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
     return state
 
 
-# ---- variants ----------------------------------------------------------------------------------------------
+# ---- the model --------------------------------------------------------------------------------------------
 
 
-def _create_mixer(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> MlpBackbone:
+class MlpMixer(MlpBackbone):
+    """MLP-Mixer: patch stem, ``depth`` Mixer blocks (Eq. 1), LayerNorm, token mean, linear classifier.
+
+    ``token_mixer`` (a class taking ``dim`` and ``grid_size``) replaces the token MLP: the CCS family's hook.
+
+    Args:
+        patch_size: side of the square patches.
+        depth: number of blocks.
+        embed_dim: channels C.
+        mlp_ratio: token-MLP and channel-MLP widths relative to C.
+        gelu: ``"none"`` (exact) or ``"tanh"`` (Flax's approximation; see ``mixer_block``).
+        img_size: input size the token MLPs are built for.
+        in_chans, num_classes, global_pool, drop_rate: as ``MlpBackbone``.
+        drop_path_rate: stochastic depth of the last block, linear from 0.
+    """
+
+    checkpoint_filter = staticmethod(checkpoint_filter_fn)
+
+    def __init__(
+            self,
+            patch_size: int,
+            depth: int,
+            embed_dim: int,
+            mlp_ratio: tuple[float, float] = (0.5, 4.0),
+            gelu: str = "none",
+            img_size: int | tuple[int, int] = 224,
+            in_chans: int = 3,
+            num_classes: int = 1000,
+            global_pool: str = "avg",
+            drop_rate: float = 0.0,
+            drop_path_rate: float = 0.0,
+            token_mixer: Callable[..., TokenMixer] | None = None,
+    ) -> None:
+        img_size = self.check_img_size(img_size, patch_size)
+        grid = grid_of(img_size, patch_size)
+        blocks = [mixer_block(embed_dim, grid, rate, mlp_ratio, token_mixer, gelu)
+                  for rate in drop_path_rates(drop_path_rate, depth)]
+        super().__init__(
+            stem=patch_stem(img_size, patch_size, in_chans, embed_dim), stem_stride=patch_size,
+            stages=[MlpStage(embed_dim, blocks)], norm=MIXER_LAYER_NORM(embed_dim), num_features=embed_dim,
+            img_size=img_size, in_chans=in_chans, num_classes=num_classes, global_pool=global_pool,
+            drop_rate=drop_rate,
+        )
+        self.patch_size, self.grid_size, self.embed_dim = patch_size, grid, embed_dim
+        init_mixer(self)
+
+
+def _create_mixer(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> MlpMixer:
     """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
-    kwargs = {**variant_args, **kwargs}
-    block_args = dict(mlp_ratio=kwargs.pop("mlp_ratio", (0.5, 4.0)), gelu=kwargs.pop("gelu", "none"))
-    kwargs.setdefault("block_fn", partial(mixer_block, **block_args))
-    kwargs.setdefault("norm_layer", MIXER_LAYER_NORM)
-    kwargs.setdefault("weight_init", init_mixer)
-    return build_model(MlpBackbone, variant, pretrained, checkpoint_filter_fn, **kwargs)
+    return build_model(MlpMixer, variant, pretrained, **{**variant_args, **kwargs})
 
 
 def _cfg(paper_name: str, count_source: str, notes: tuple[str, ...] = (), **kwargs) -> dict:
@@ -153,7 +196,8 @@ def _cfg(paper_name: str, count_source: str, notes: tuple[str, ...] = (), **kwar
     return model_cfg(
         paper_name=paper_name, arxiv="2105.01601", code_url="https://github.com/google-research/vision_transformer",
         license="apache-2.0", count_source=count_source, mean_std=INCEPTION_MEAN_STD,
-        notes=(f"parameter count source: {count_source}", *notes), **kwargs,
+        notes=(f"parameter count source: {count_source}", *notes),
+        feature_stride=int(paper_name.rsplit("/", 1)[1]), **kwargs,  # the patch: Mixer-B/16
     )
 
 
@@ -224,43 +268,43 @@ default_cfgs = generate_default_cfgs(register_weights({
 
 
 @register_model
-def mlpv_mixer_s32(pretrained: bool = False, **kwargs) -> MlpBackbone:
+def mlpv_mixer_s32(pretrained: bool = False, **kwargs) -> MlpMixer:
     """Mixer-S/32 (paper Table 1): 8 blocks, C 512, patch 32."""
     return _create_mixer("mlpv_mixer_s32", pretrained, dict(patch_size=32, depth=8, embed_dim=512), **kwargs)
 
 
 @register_model
-def mlpv_mixer_s16(pretrained: bool = False, **kwargs) -> MlpBackbone:
+def mlpv_mixer_s16(pretrained: bool = False, **kwargs) -> MlpMixer:
     """Mixer-S/16 (paper Table 1): 8 blocks, C 512, patch 16."""
     return _create_mixer("mlpv_mixer_s16", pretrained, dict(patch_size=16, depth=8, embed_dim=512), **kwargs)
 
 
 @register_model
-def mlpv_mixer_b32(pretrained: bool = False, **kwargs) -> MlpBackbone:
+def mlpv_mixer_b32(pretrained: bool = False, **kwargs) -> MlpMixer:
     """Mixer-B/32 (paper Table 1): 12 blocks, C 768, patch 32."""
     return _create_mixer("mlpv_mixer_b32", pretrained, dict(patch_size=32, depth=12, embed_dim=768), **kwargs)
 
 
 @register_model
-def mlpv_mixer_b16(pretrained: bool = False, **kwargs) -> MlpBackbone:
+def mlpv_mixer_b16(pretrained: bool = False, **kwargs) -> MlpMixer:
     """Mixer-B/16 (paper Table 1): 12 blocks, C 768, patch 16."""
     return _create_mixer("mlpv_mixer_b16", pretrained, dict(patch_size=16, depth=12, embed_dim=768), **kwargs)
 
 
 @register_model
-def mlpv_mixer_l32(pretrained: bool = False, **kwargs) -> MlpBackbone:
+def mlpv_mixer_l32(pretrained: bool = False, **kwargs) -> MlpMixer:
     """Mixer-L/32 (paper Table 1): 24 blocks, C 1024, patch 32."""
     return _create_mixer("mlpv_mixer_l32", pretrained, dict(patch_size=32, depth=24, embed_dim=1024), **kwargs)
 
 
 @register_model
-def mlpv_mixer_l16(pretrained: bool = False, **kwargs) -> MlpBackbone:
+def mlpv_mixer_l16(pretrained: bool = False, **kwargs) -> MlpMixer:
     """Mixer-L/16 (paper Table 1): 24 blocks, C 1024, patch 16."""
     return _create_mixer("mlpv_mixer_l16", pretrained, dict(patch_size=16, depth=24, embed_dim=1024), **kwargs)
 
 
 @register_model
-def mlpv_mixer_h14(pretrained: bool = False, **kwargs) -> MlpBackbone:
+def mlpv_mixer_h14(pretrained: bool = False, **kwargs) -> MlpMixer:
     """Mixer-H/14 (paper Table 1): 32 blocks, C 1280, patch 14."""
     return _create_mixer("mlpv_mixer_h14", pretrained, dict(patch_size=14, depth=32, embed_dim=1280), **kwargs)
 

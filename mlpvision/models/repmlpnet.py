@@ -25,7 +25,6 @@ training checkpoint of their main_repmlp.py stores its yacs ``config`` object, w
 """
 
 import re
-from functools import partial
 
 import torch
 from timm.models import generate_default_cfgs, register_model
@@ -34,9 +33,9 @@ from torch import nn
 from ..layers import Grid, MetaFormerBlock
 from ..layers.conv_embed import ConvEmbed
 from ..layers.rep_mlp import RepMlp
+from ._backbone import MlpBackbone, MlpStage, drop_path_rates, grid_of
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
 from ._download import google_drive_url
-from ._hierarchical import HierarchicalBackbone
 from ._weights import StateDict, register_weights
 
 
@@ -56,16 +55,15 @@ class ConvBnFfn(nn.Module):
 
 
 def repmlpnet_block(
-        stage: int,
         dim: int,
         grid_size: Grid,
         drop_path: float,
-        share_sets: tuple[int, ...],
+        share_sets: int,
         local_kernel_sizes: tuple[int, ...] = (1, 3),
         mlp_ratio: int = 4,
 ) -> MetaFormerBlock:
-    """A RepMLPNet unit: pre-BN residual RepMLP Block with ``share_sets[stage]`` share-sets, pre-BN residual FFN."""
-    mixer = RepMlp(dim, grid_size, share_sets[stage], local_kernel_sizes)
+    """A RepMLPNet unit: pre-BN residual RepMLP Block with ``share_sets`` share-sets, pre-BN residual FFN."""
+    mixer = RepMlp(dim, grid_size, share_sets, local_kernel_sizes)
     return MetaFormerBlock(dim, mixer, ConvBnFfn(dim, mlp_ratio * dim), norm_layer=nn.BatchNorm2d, drop_path=drop_path)
 
 
@@ -118,28 +116,63 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
     return state
 
 
-# ---- variants ----------------------------------------------------------------------------------------------
+# ---- the model --------------------------------------------------------------------------------------------
 
 
-def _create_repmlpnet(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> HierarchicalBackbone:
-    """Build ``variant`` from its hyper-parameters; keyword arguments override them.
+class RepMlpNet(MlpBackbone):
+    """RepMLPNet: conv-BN-ReLU stem (4×4/4), four stages of RepMLPNet units joined by conv-BN-ReLU transitions
+    (2×2/2), BatchNorm, mean over the grid, linear classifier; NCHW throughout.
 
-    ``embed_dim`` is the first stage's width C (stages C, 2C, 4C, 8C); ``share_sets`` has one entry per stage.
+    Args:
+        depths: units per stage.
+        embed_dim: the first stage's width C (stages C, 2C, 4C, 8C) ...
+        embed_dims: ... unless the widths are given per stage.
+        share_sets: per stage, the RepMLP Blocks' share-sets ``S``.
+        local_kernel_sizes: the Local Perceptron's kernel sizes.
+        img_size: the input size every stage's FC3 is sized for.
+        in_chans, num_classes, global_pool, drop_rate: as ``MlpBackbone``.
+        drop_path_rate: stochastic depth (the code has none; default 0), linear from 0 over all units.
     """
-    kwargs = {**variant_args, **kwargs}
-    embed_dim = kwargs.pop("embed_dim")
-    block_args = dict(share_sets=tuple(kwargs.pop("share_sets")),
-                      local_kernel_sizes=tuple(kwargs.pop("local_kernel_sizes", (1, 3))))
-    kwargs.setdefault("embed_dims", tuple(embed_dim * 2 ** i for i in range(4)))
-    kwargs.setdefault("block_fn", partial(repmlpnet_block, **block_args))
-    kwargs.setdefault("stem_fn", partial(conv_bn_relu, stride=4))
-    kwargs.setdefault("stem_stride", 4)
-    kwargs.setdefault("stage_strides", (1, 2, 2, 2))
-    kwargs.setdefault("downsample_fn", conv_bn_relu)
-    kwargs.setdefault("layout", "NCHW")
-    kwargs.setdefault("norm_layer", nn.BatchNorm2d)
-    return build_model(HierarchicalBackbone, variant, pretrained, checkpoint_filter_fn,
-                       default_out_indices=(0, 1, 2, 3), **kwargs)
+
+    checkpoint_filter = staticmethod(checkpoint_filter_fn)
+
+    def __init__(
+            self,
+            depths: tuple[int, ...],
+            share_sets: tuple[int, ...],
+            embed_dim: int = 64,
+            embed_dims: tuple[int, ...] | None = None,
+            local_kernel_sizes: tuple[int, ...] = (1, 3),
+            img_size: int | tuple[int, int] = 224,
+            in_chans: int = 3,
+            num_classes: int = 1000,
+            global_pool: str = "avg",
+            drop_rate: float = 0.0,
+            drop_path_rate: float = 0.0,
+    ) -> None:
+        embed_dims = tuple(embed_dims or (embed_dim * 2 ** stage for stage in range(len(depths))))
+        if not len(depths) == len(embed_dims) == len(share_sets):
+            raise ValueError(f"depths {list(depths)}, embed_dims {list(embed_dims)} and share_sets "
+                             f"{list(share_sets)} need one entry per stage")
+        img_size = self.check_img_size(img_size, 4 * 2 ** (len(depths) - 1))
+        rates = iter(drop_path_rates(drop_path_rate, sum(depths)))
+        stages = []
+        for index, (depth, dim, sets) in enumerate(zip(depths, embed_dims, share_sets, strict=True)):
+            stride = 1 if index == 0 else 2
+            grid = grid_of(img_size, 4 * 2 ** index)
+            blocks = [repmlpnet_block(dim, grid, next(rates), sets, tuple(local_kernel_sizes)) for _ in range(depth)]
+            transition = conv_bn_relu(embed_dims[index - 1], dim, stride) if index > 0 else None
+            stages.append(MlpStage(dim, blocks, transition, stride))
+        super().__init__(
+            stem=conv_bn_relu(in_chans, embed_dims[0], 4), stem_stride=4, stages=stages,
+            norm=nn.BatchNorm2d(embed_dims[-1]), num_features=embed_dims[-1], img_size=img_size, in_chans=in_chans,
+            num_classes=num_classes, global_pool=global_pool, drop_rate=drop_rate,
+        )
+
+
+def _create_repmlpnet(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> RepMlpNet:
+    """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
+    return build_model(RepMlpNet, variant, pretrained, default_out_indices=(0, 1, 2, 3), **{**variant_args, **kwargs})
 
 
 _BAIDU = "Baidu mirror (code rmlp): https://pan.baidu.com/s/{}?pwd=rmlp"
@@ -154,7 +187,7 @@ def _cfg(paper_name: str, count_source: str, drive_id: str, baidu_id: str, img_s
     config.py:34 bilinear, config.py:137 TEST.CROP False)."""
     return model_cfg(
         paper_name=paper_name, arxiv="2112.11081", code_url="https://github.com/DingXiaoH/RepMLP", license="mit",
-        count_source=count_source, mean_std=IMAGENET_MEAN_STD, input_size=(3, img_size, img_size),
+        count_source=count_source, mean_std=IMAGENET_MEAN_STD, input_size=(3, img_size, img_size), feature_stride=32,
         crop_pct=1.0, interpolation="bilinear",
         url=google_drive_url(drive_id, f"{paper_name.replace('-', '_')}.pth"),
         notes=(f"parameter count source: {count_source}", _BAIDU.format(baidu_id)),
@@ -188,42 +221,42 @@ default_cfgs = generate_default_cfgs(register_weights({
 
 
 @register_model
-def mlpv_repmlpnet_t224(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_repmlpnet_t224(pretrained: bool = False, **kwargs) -> RepMlpNet:
     """RepMLPNet-T224 (paper Table 1): blocks [2, 2, 6, 2], C 64, share-sets [1, 4, 16, 128], 224²."""
     args = dict(depths=(2, 2, 6, 2), embed_dim=64, share_sets=(1, 4, 16, 128), img_size=224)
     return _create_repmlpnet("mlpv_repmlpnet_t224", pretrained, args, **kwargs)
 
 
 @register_model
-def mlpv_repmlpnet_b224(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_repmlpnet_b224(pretrained: bool = False, **kwargs) -> RepMlpNet:
     """RepMLPNet-B224 (paper Table 1): blocks [2, 2, 12, 2], C 96, share-sets [1, 4, 32, 128], 224²."""
     args = dict(depths=(2, 2, 12, 2), embed_dim=96, share_sets=(1, 4, 32, 128), img_size=224)
     return _create_repmlpnet("mlpv_repmlpnet_b224", pretrained, args, **kwargs)
 
 
 @register_model
-def mlpv_repmlpnet_t256(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_repmlpnet_t256(pretrained: bool = False, **kwargs) -> RepMlpNet:
     """RepMLPNet-T256 (paper Table 1): blocks [2, 2, 6, 2], C 64, share-sets [1, 4, 16, 128], 256²."""
     args = dict(depths=(2, 2, 6, 2), embed_dim=64, share_sets=(1, 4, 16, 128), img_size=256)
     return _create_repmlpnet("mlpv_repmlpnet_t256", pretrained, args, **kwargs)
 
 
 @register_model
-def mlpv_repmlpnet_b256(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_repmlpnet_b256(pretrained: bool = False, **kwargs) -> RepMlpNet:
     """RepMLPNet-B256 (paper Table 1): blocks [2, 2, 12, 2], C 96, share-sets [1, 4, 32, 128], 256²."""
     args = dict(depths=(2, 2, 12, 2), embed_dim=96, share_sets=(1, 4, 32, 128), img_size=256)
     return _create_repmlpnet("mlpv_repmlpnet_b256", pretrained, args, **kwargs)
 
 
 @register_model
-def mlpv_repmlpnet_d256(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_repmlpnet_d256(pretrained: bool = False, **kwargs) -> RepMlpNet:
     """RepMLPNet-D256 (paper Table 1): blocks [2, 2, 18, 2], C 80, share-sets [1, 4, 16, 128], 256²."""
     args = dict(depths=(2, 2, 18, 2), embed_dim=80, share_sets=(1, 4, 16, 128), img_size=256)
     return _create_repmlpnet("mlpv_repmlpnet_d256", pretrained, args, **kwargs)
 
 
 @register_model
-def mlpv_repmlpnet_l256(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_repmlpnet_l256(pretrained: bool = False, **kwargs) -> RepMlpNet:
     """RepMLPNet-L256 (paper Table 1): blocks [2, 2, 18, 2], C 96, share-sets [1, 4, 32, 256], 256²."""
     args = dict(depths=(2, 2, 18, 2), embed_dim=96, share_sets=(1, 4, 32, 256), img_size=256)
     return _create_repmlpnet("mlpv_repmlpnet_l256", pretrained, args, **kwargs)

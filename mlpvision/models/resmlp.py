@@ -13,7 +13,7 @@ Checkpoints: ours; the official state dicts (``patch_embed.``, ``blocks.{i}.attn
 """
 
 import re
-from functools import partial
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +21,8 @@ from timm.layers import Mlp
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
-from ..layers import Affine, Grid, MetaFormerBlock, TokenLinear
-from ._backbone import MlpBackbone
+from ..layers import Affine, Grid, MetaFormerBlock, TokenLinear, TokenMixer
+from ._backbone import MlpBackbone, MlpStage, drop_path_rates, grid_of, patch_stem
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
 from ._weights import StateDict, register_weights
 from .mixer import convert_timm_layout
@@ -59,7 +59,7 @@ def resmlp_block(
         grid_size: Grid,
         drop_path: float,
         init_values: float = 1e-4,
-        token_mixer: partial | None = None,
+        token_mixer: Callable[..., TokenMixer] | None = None,
 ) -> MetaFormerBlock:
     """A ResMLP block (Eq. 2–3 as in the code): token linear (or ``token_mixer``), 4·C MLP, Affine, LayerScale."""
     if token_mixer is None:
@@ -101,15 +101,54 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
     return state
 
 
-def _create_resmlp(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> MlpBackbone:
+class ResMlp(MlpBackbone):
+    """ResMLP: patch stem, ``depth`` ResMLP blocks (Eq. 2–3 as in the code), Affine, token mean, linear classifier.
+
+    ``token_mixer`` (a class taking ``dim`` and ``grid_size``) replaces the token linear: the CCS family's hook.
+
+    Args:
+        patch_size: side of the square patches.
+        depth: number of blocks.
+        embed_dim: channels C.
+        init_values: LayerScale initialisation (by depth in the official builders).
+        img_size: input size the token linears are built for.
+        in_chans, num_classes, global_pool, drop_rate: as ``MlpBackbone``.
+        drop_path_rate: stochastic depth, one constant rate over the blocks (as the code).
+    """
+
+    checkpoint_filter = staticmethod(checkpoint_filter_fn)
+
+    def __init__(
+            self,
+            patch_size: int,
+            depth: int,
+            embed_dim: int,
+            init_values: float = 1e-4,
+            img_size: int | tuple[int, int] = 224,
+            in_chans: int = 3,
+            num_classes: int = 1000,
+            global_pool: str = "avg",
+            drop_rate: float = 0.0,
+            drop_path_rate: float = 0.0,
+            token_mixer: Callable[..., TokenMixer] | None = None,
+    ) -> None:
+        img_size = self.check_img_size(img_size, patch_size)
+        grid = grid_of(img_size, patch_size)
+        blocks = [resmlp_block(embed_dim, grid, rate, init_values, token_mixer)
+                  for rate in drop_path_rates(drop_path_rate, depth, "constant")]
+        super().__init__(
+            stem=patch_stem(img_size, patch_size, in_chans, embed_dim), stem_stride=patch_size,
+            stages=[MlpStage(embed_dim, blocks)], norm=Affine(embed_dim), num_features=embed_dim,
+            img_size=img_size, in_chans=in_chans, num_classes=num_classes, global_pool=global_pool,
+            drop_rate=drop_rate,
+        )
+        self.patch_size, self.grid_size, self.embed_dim = patch_size, grid, embed_dim
+        init_resmlp(self)
+
+
+def _create_resmlp(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> ResMlp:
     """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
-    kwargs = {**variant_args, **kwargs}
-    init_values = kwargs.pop("init_values")
-    kwargs.setdefault("block_fn", partial(resmlp_block, init_values=init_values))
-    kwargs.setdefault("norm_layer", Affine)
-    kwargs.setdefault("drop_path_schedule", "constant")
-    kwargs.setdefault("weight_init", init_resmlp)
-    return build_model(MlpBackbone, variant, pretrained, checkpoint_filter_fn, **kwargs)
+    return build_model(ResMlp, variant, pretrained, **{**variant_args, **kwargs})
 
 
 # The released files are bare state dicts (deit resmlp_models.py:125-130); a deit main.py training checkpoint is
@@ -124,10 +163,11 @@ _EVAL = dict(
 )
 
 
-def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
+def _cfg(paper_name: str, count_source: str, patch_size: int = 16, **kwargs) -> dict:
     return model_cfg(
         paper_name=paper_name, arxiv="2105.03404", code_url="https://github.com/facebookresearch/deit",
-        license="apache-2.0", count_source=count_source, mean_std=IMAGENET_MEAN_STD, **{**_EVAL, **kwargs},
+        license="apache-2.0", count_source=count_source, mean_std=IMAGENET_MEAN_STD, feature_stride=patch_size,
+        **{**_EVAL, **kwargs},
     )
 
 
@@ -139,7 +179,7 @@ def _weights(timm_tag: str, official_file: str) -> dict:
 _S12 = ("ResMLP-S12", "official resmlp_12 (= timm resmlp_12_224)")
 _S24 = ("ResMLP-S24", "official resmlp_24")
 _S36 = ("ResMLP-S36", "official resmlp_36")
-_B24 = ("ResMLP-B24/8", "official resmlpB_24 (= timm resmlp_big_24_224)")
+_B24 = ("ResMLP-B24/8", "official resmlpB_24 (= timm resmlp_big_24_224)", 8)
 
 _PAPER = "ResMLP paper (arXiv 2105.03404), no distillation"
 _DINO = "DINO features: README_resmlp.md:{} gives k-NN {}, no classifier top-1"
@@ -176,28 +216,28 @@ default_cfgs = generate_default_cfgs(register_weights({
 
 
 @register_model
-def mlpv_resmlp_12(pretrained: bool = False, **kwargs) -> MlpBackbone:
+def mlpv_resmlp_12(pretrained: bool = False, **kwargs) -> ResMlp:
     """ResMLP-S12 (paper Table D.3): 12 blocks, C 384, patch 16, LayerScale 0.1."""
     args = dict(patch_size=16, depth=12, embed_dim=384, init_values=0.1)
     return _create_resmlp("mlpv_resmlp_12", pretrained, args, **kwargs)
 
 
 @register_model
-def mlpv_resmlp_24(pretrained: bool = False, **kwargs) -> MlpBackbone:
+def mlpv_resmlp_24(pretrained: bool = False, **kwargs) -> ResMlp:
     """ResMLP-S24 (paper Table D.3): 24 blocks, C 384, patch 16, LayerScale 1e-5."""
     args = dict(patch_size=16, depth=24, embed_dim=384, init_values=1e-5)
     return _create_resmlp("mlpv_resmlp_24", pretrained, args, **kwargs)
 
 
 @register_model
-def mlpv_resmlp_36(pretrained: bool = False, **kwargs) -> MlpBackbone:
+def mlpv_resmlp_36(pretrained: bool = False, **kwargs) -> ResMlp:
     """ResMLP-S36 (paper Table D.3): 36 blocks, C 384, patch 16, LayerScale 1e-6."""
     args = dict(patch_size=16, depth=36, embed_dim=384, init_values=1e-6)
     return _create_resmlp("mlpv_resmlp_36", pretrained, args, **kwargs)
 
 
 @register_model
-def mlpv_resmlp_b24(pretrained: bool = False, **kwargs) -> MlpBackbone:
+def mlpv_resmlp_b24(pretrained: bool = False, **kwargs) -> ResMlp:
     """ResMLP-B24/8 (paper Table 3, official ``resmlpB_24``): 24 blocks, C 768, patch 8, LayerScale 1e-6."""
     args = dict(patch_size=8, depth=24, embed_dim=768, init_values=1e-6)
     return _create_resmlp("mlpv_resmlp_b24", pretrained, args, **kwargs)

@@ -27,7 +27,6 @@ Checkpoints: ours; the authors' layout as in ``models/smlp.py`` at the commit ab
 """
 
 import re
-from functools import partial
 
 import torch
 from timm.layers import DropPath, Mlp
@@ -37,8 +36,8 @@ from torch import nn
 from ..layers.conv_embed import ConvEmbed
 from ..layers.sparse_mlp import SparseMlp
 from ..layers.token_mixer import Grid
+from ._backbone import MlpBackbone, MlpStage, drop_path_rates, grid_of
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
-from ._hierarchical import HierarchicalBackbone
 from ._weights import StateDict, register_weights
 
 
@@ -51,6 +50,8 @@ class SparseMlpBlock(nn.Module):
         mlp_ratio: channel-MLP expansion ``α``.
         drop_path: stochastic-depth rate of both residual branches.
     """
+
+    layout = "NCHW"
 
     def __init__(self, dim: int, grid_size: Grid, mlp_ratio: float = 3.0, drop_path: float = 0.0) -> None:
         super().__init__()
@@ -72,18 +73,9 @@ class SparseMlpBlock(nn.Module):
         return x + self.drop_path2(self.mlp(self.mlp_norm(channels_last)).permute(0, 3, 1, 2))
 
 
-def smlpnet_block(stage: int, dim: int, grid_size: Grid, drop_path: float, mlp_ratio: float = 3.0) -> SparseMlpBlock:
-    """A block of any stage: every stage uses the same layer."""
-    return SparseMlpBlock(dim, grid_size, mlp_ratio=mlp_ratio, drop_path=drop_path)
-
-
-def smlpnet_stem(in_chans: int, dim: int, patch_size: int = 4) -> ConvEmbed:
-    """Non-overlapping ``patch_size`` patches embedded by a bias-free convolution, no norm (code)."""
-    return ConvEmbed(in_chans, dim, kernel_size=patch_size, stride=patch_size, bias=False)
-
-
-def smlpnet_downsample(in_dim: int, out_dim: int, stride: int) -> ConvEmbed:
-    """Patch merging: a bias-free 2×2/2 convolution (the paper's linear layer on concatenated 2×2 features)."""
+def smlpnet_conv(in_dim: int, out_dim: int, stride: int) -> ConvEmbed:
+    """The stem (4×4/4) and the patch merging between stages (2×2/2, the paper's linear layer on concatenated 2×2
+    features): a bias-free ``stride×stride`` convolution of stride ``stride``, no norm (code)."""
     return ConvEmbed(in_dim, out_dim, kernel_size=stride, stride=stride, bias=False)
 
 
@@ -137,28 +129,63 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
     return state
 
 
-# ---- variants ----------------------------------------------------------------------------------------------
+# ---- the model --------------------------------------------------------------------------------------------
 
 
-def _create_smlpnet(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> HierarchicalBackbone:
-    """Build ``variant`` from its hyper-parameters; keyword arguments override them (``mlp_ratio``: ``α``)."""
-    kwargs = {**variant_args, **kwargs}
-    kwargs.setdefault("block_fn", partial(smlpnet_block, mlp_ratio=kwargs.pop("mlp_ratio", 3.0)))
-    kwargs.setdefault("stem_fn", smlpnet_stem)
-    kwargs.setdefault("stem_stride", 4)
-    kwargs.setdefault("stage_strides", (1, 2, 2, 2))
-    kwargs.setdefault("downsample_fn", smlpnet_downsample)
-    kwargs.setdefault("layout", "NCHW")
-    kwargs.setdefault("norm_layer", nn.BatchNorm2d)
-    return build_model(
-        HierarchicalBackbone, variant, pretrained, checkpoint_filter_fn, default_out_indices=(0, 1, 2, 3), **kwargs
-    )
+class SMlpNet(MlpBackbone):
+    """sMLPNet: a 4×4/4 convolution stem, four stages of sMLP layers joined by 2×2/2 patch merging, BatchNorm, mean
+    over the grid, linear classifier; NCHW throughout.
+
+    Args:
+        depths: layers per stage.
+        embed_dims: channels per stage.
+        mlp_ratio: the channel MLP's expansion ``α``.
+        img_size: input size the sparse MLPs' mixing matrices are built for.
+        in_chans, num_classes, global_pool, drop_rate: as ``MlpBackbone``.
+        drop_path_rate: stochastic depth of the last layer, linear from 0 over all layers.
+    """
+
+    checkpoint_filter = staticmethod(checkpoint_filter_fn)
+
+    def __init__(
+            self,
+            depths: tuple[int, ...],
+            embed_dims: tuple[int, ...],
+            mlp_ratio: float = 3.0,
+            img_size: int | tuple[int, int] = 224,
+            in_chans: int = 3,
+            num_classes: int = 1000,
+            global_pool: str = "avg",
+            drop_rate: float = 0.0,
+            drop_path_rate: float = 0.0,
+    ) -> None:
+        if len(depths) != len(embed_dims):
+            raise ValueError(f"depths {list(depths)} and embed_dims {list(embed_dims)} need one entry per stage")
+        img_size = self.check_img_size(img_size, 4 * 2 ** (len(depths) - 1))
+        rates = iter(drop_path_rates(drop_path_rate, sum(depths)))
+        stages = []
+        for index, (depth, dim) in enumerate(zip(depths, embed_dims, strict=True)):
+            stride = 1 if index == 0 else 2
+            grid = grid_of(img_size, 4 * 2 ** index)
+            blocks = [SparseMlpBlock(dim, grid, mlp_ratio, next(rates)) for _ in range(depth)]
+            transition = smlpnet_conv(embed_dims[index - 1], dim, stride) if index > 0 else None
+            stages.append(MlpStage(dim, blocks, transition, stride))
+        super().__init__(
+            stem=smlpnet_conv(in_chans, embed_dims[0], 4), stem_stride=4, stages=stages,
+            norm=nn.BatchNorm2d(embed_dims[-1]), num_features=embed_dims[-1], img_size=img_size, in_chans=in_chans,
+            num_classes=num_classes, global_pool=global_pool, drop_rate=drop_rate,
+        )
+
+
+def _create_smlpnet(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> SMlpNet:
+    """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
+    return build_model(SMlpNet, variant, pretrained, default_out_indices=(0, 1, 2, 3), **{**variant_args, **kwargs})
 
 
 def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
     return model_cfg(
         paper_name=paper_name, arxiv="2109.05422", code_url="https://github.com/microsoft/SPACH", license="mit",
-        count_source=count_source, mean_std=IMAGENET_MEAN_STD, **kwargs,
+        count_source=count_source, mean_std=IMAGENET_MEAN_STD, feature_stride=32, **kwargs,
     )
 
 
@@ -188,21 +215,21 @@ def _stage_dims(dim: int) -> tuple[int, ...]:
 
 
 @register_model
-def mlpv_smlpnet_t(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_smlpnet_t(pretrained: bool = False, **kwargs) -> SMlpNet:
     """sMLPNet-T (paper Table 6, official ``smlpnet_tiny``): C 80, depths 2-8-14-2, α 3, drop path 0."""
     args = dict(depths=(2, 8, 14, 2), embed_dims=_stage_dims(80), drop_path_rate=0.0)
     return _create_smlpnet("mlpv_smlpnet_t", pretrained, args, **kwargs)
 
 
 @register_model
-def mlpv_smlpnet_s(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_smlpnet_s(pretrained: bool = False, **kwargs) -> SMlpNet:
     """sMLPNet-S (paper Table 6, official ``smlpnet_small``): C 96, depths 2-10-24-2, α 3, drop path 0.2."""
     args = dict(depths=(2, 10, 24, 2), embed_dims=_stage_dims(96), drop_path_rate=0.2)
     return _create_smlpnet("mlpv_smlpnet_s", pretrained, args, **kwargs)
 
 
 @register_model
-def mlpv_smlpnet_b(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_smlpnet_b(pretrained: bool = False, **kwargs) -> SMlpNet:
     """sMLPNet-B (paper Table 6, official ``smlpnet_base``): C 112, depths 2-10-24-2, α 3, drop path 0.3."""
     args = dict(depths=(2, 10, 24, 2), embed_dims=_stage_dims(112), drop_path_rate=0.3)
     return _create_smlpnet("mlpv_smlpnet_b", pretrained, args, **kwargs)

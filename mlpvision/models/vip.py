@@ -17,39 +17,46 @@ Drive's download address and its confirmation form (``_download.py``). Preproces
 at the model's default_cfg (crop 0.9 for S and M, 0.875 for L, bicubic), cited at the cfgs.
 """
 
+from collections.abc import Sequence
 from functools import partial
 
 from timm.models import generate_default_cfgs, register_model
 
 from ..layers.permute_mlp import WeightedPermuteMlp
-from ..layers.token_mixer import Grid
-from ._builder import IMAGENET_MEAN_STD, model_cfg
+from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
 from ._download import google_drive_url
-from ._hierarchical import HierarchicalBackbone
-from ._permutator import create_permutator
+from ._permutator import Permutator
 from ._weights import register_weights
 
 
-def _create_vip(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> HierarchicalBackbone:
+class VisionPermutator(Permutator):
+    """Vision Permutator: a ``patch_size`` patch stem, stages of weighted Permute-MLP blocks, 2×2/2 transitions.
+
+    Args:
+        patch_size: side of the square patches (the stem's kernel and stride).
+        segment_dims: per stage, the Permute-MLP's channel segments.
+        **kwargs: ``Permutator``'s ``depths``, ``embed_dims``, ``transitions``, ``mlp_ratios``, ``img_size`` …
+    """
+
+    def __init__(self, patch_size: int, segment_dims: Sequence[int], **kwargs) -> None:
+        super().__init__(
+            stage_mixers=[partial(WeightedPermuteMlp, segment_dim=segments) for segments in segment_dims],
+            stem=dict(kernel_size=patch_size, stride=patch_size, padding=0), downsample=dict(kernel_size=2, padding=0),
+            **kwargs,
+        )
+
+
+def _create_vip(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> VisionPermutator:
     """Build ``variant`` from its hyper-parameters; keyword arguments override them."""
-    args = {**variant_args, **kwargs}
-    segment_dims = args.pop("segment_dims")
-
-    def mixer_fn(stage: int, dim: int, grid_size: Grid) -> WeightedPermuteMlp:
-        return WeightedPermuteMlp(dim, grid_size, segment_dim=segment_dims[stage])
-
-    patch_size = args.pop("patch_size")
-    return create_permutator(
-        variant, pretrained, mixer_fn, stem=dict(kernel_size=patch_size, stride=patch_size, padding=0),
-        downsample=dict(kernel_size=2, padding=0), **args,
-    )
+    return build_model(VisionPermutator, variant, pretrained, default_out_indices=(0, 1, 2, 3),
+                       **{**variant_args, **kwargs})
 
 
 def _cfg(paper_name: str, count_source: str, **kwargs) -> dict:
     return model_cfg(
         paper_name=paper_name, arxiv="2106.12368", code_url="https://github.com/Andrew-Qibin/VisionPermutator",
         license="mit (README: non-commercial use only)", count_source=count_source, mean_std=IMAGENET_MEAN_STD,
-        first_conv="stem.proj", **kwargs,
+        first_conv="stem.proj", feature_stride=14, **kwargs,
     )
 
 
@@ -85,14 +92,14 @@ _SMALL = partial(dict, mlp_ratios=(3, 3, 3, 3), depths=(4, 3, 8, 3))
 
 
 @register_model
-def mlpv_vip_s14(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_vip_s14(pretrained: bool = False, **kwargs) -> VisionPermutator:
     """ViP-Small/14 (paper Table 1): patch 14, 18 blocks of 384 channels at 16×16, 16 segments."""
     args = _SMALL(patch_size=14, embed_dims=(384,) * 4, transitions=(False,) * 4, segment_dims=(16,) * 4)
     return _create_vip("mlpv_vip_s14", pretrained, args, **kwargs)
 
 
 @register_model
-def mlpv_vip_s7(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_vip_s7(pretrained: bool = False, **kwargs) -> VisionPermutator:
     """ViP-Small/7: patch 7, 4 blocks of 192 at 32×32, then 14 of 384 at 16×16."""
     args = _SMALL(patch_size=7, embed_dims=(192, 384, 384, 384), transitions=(True, False, False, False),
                   segment_dims=(32, 16, 16, 16))
@@ -100,7 +107,7 @@ def mlpv_vip_s7(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
 
 
 @register_model
-def mlpv_vip_m7(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_vip_m7(pretrained: bool = False, **kwargs) -> VisionPermutator:
     """ViP-Medium/7: patch 7, 7 blocks of 256 at 32×32, then 17 of 512 at 16×16."""
     args = dict(patch_size=7, depths=(4, 3, 14, 3), embed_dims=(256, 256, 512, 512), mlp_ratios=(3, 3, 3, 3),
                 transitions=(False, True, False, False), segment_dims=(32, 32, 16, 16))
@@ -108,7 +115,7 @@ def mlpv_vip_m7(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
 
 
 @register_model
-def mlpv_vip_l7(pretrained: bool = False, **kwargs) -> HierarchicalBackbone:
+def mlpv_vip_l7(pretrained: bool = False, **kwargs) -> VisionPermutator:
     """ViP-Large/7: patch 7, 8 blocks of 256 at 32×32, then 28 of 512 at 16×16 (the code's split)."""
     args = dict(patch_size=7, depths=(8, 8, 16, 4), embed_dims=(256, 512, 512, 512), mlp_ratios=(3, 3, 3, 3),
                 transitions=(True, False, False, False), segment_dims=(32, 16, 16, 16))

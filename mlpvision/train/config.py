@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import timm
 import yaml
 
+from ..models import check_model_name
 from .recipes import RECIPES
 
 
@@ -243,15 +243,6 @@ def _optimizers() -> tuple[str, ...]:
     import timm.optim
 
     return tuple(timm.optim.list_optimizers())
-
-
-def check_model_name(name: str) -> None:
-    """Raise ``ValueError`` naming the closest registered models when ``name`` is unknown."""
-    if timm.is_model(name):
-        return
-    close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see `mlpvision models` or timm.list_models()"
-    raise ValueError(f"unknown model {name!r}{hint}")
 
 
 def check_auto_augment(policy: str | None) -> None:

@@ -140,3 +140,13 @@ def test_bench_on_cuda_without_a_gpu_is_one_line(capsys):
     err = capsys.readouterr().err
     assert "--device cuda: torch sees no CUDA GPU on this machine; use --device cpu" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("modes", [["--peak", "--compare", "timm"], ["--peak", "--sweep", "tokens"],
+                                   ["--compare", "dense", "--sweep", "img-size"]])
+def test_bench_modes_are_exclusive(modes, capsys):
+    """--peak, --compare and --sweep are separate runs: asking for two is refused, not half done."""
+    assert main(["bench", "mlpv_mixer_s32", *modes]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "one of --peak, --compare, --sweep" in err

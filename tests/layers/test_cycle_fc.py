@@ -47,7 +47,7 @@ def test_shift_and_deform_agree_in_fp32_with_gradients():
     mixer.zero_grad()
     x.grad = None
     for layer in (mixer.sfc_h, mixer.sfc_w):
-        layer.implementation = "deform"
+        layer.impl = "deform"
     deform = mixer(x)
     deform.square().sum().backward()
     torch.testing.assert_close(deform, shift, rtol=1e-5, atol=1e-5)
@@ -59,4 +59,4 @@ def test_bad_kernel_and_implementation_are_refused():
     with pytest.raises(ValueError, match=r"\(1, K\) or \(K, 1\)"):
         CycleFC(4, 4, (3, 3))
     with pytest.raises(ValueError, match="'shift' or 'deform'"):
-        CycleFC(4, 4, (1, 3), implementation="gather")
+        CycleFC(4, 4, (1, 3), impl="gather")

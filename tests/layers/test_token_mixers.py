@@ -1,4 +1,7 @@
-"""The token-mixer contract (``mlpvision/layers/token_mixer.py``), checked on every mixer in ``TOKEN_MIXERS``."""
+"""The token-mixer contract (``mlpvision/layers/token_mixer.py``), checked on every mixer in ``TOKEN_MIXERS``.
+
+Each mixer is built with its own ``example_args``: nothing here knows a mixer by name but the gate's half width.
+"""
 
 import pytest
 import torch
@@ -12,14 +15,12 @@ GRIDS = [(4, 4), (3, 5), (7, 7)]
 def _build(name: str, grid: tuple[int, int]) -> torch.nn.Module:
     torch.manual_seed(0)
     cls = TOKEN_MIXERS[name]
-    paper_args = {"token_mlp": dict(hidden_features=8), "weighted_permute_mlp": dict(segment_dim=4),
-                  "dyna_mixer": dict(num_heads=4, reduced_dim=2), "rep_mlp": dict(share_sets=4)}
-    return cls(dim=DIM, grid_size=grid, **paper_args.get(name, {}))
+    return cls(dim=DIM, grid_size=grid, **cls.example_args)
 
 
 def _run(mixer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Apply ``mixer`` to a channels-last ``x`` whatever its layout; the output channels-last too."""
-    if getattr(mixer, "layout", "NHWC") == "NCHW":
+    if mixer.layout == "NCHW":
         return mixer(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
     return mixer(x)
 
@@ -76,6 +77,63 @@ def test_resample_state_round_trips_at_the_same_grid(name):
     resampled = mixer.resample_state(state, (4, 4), (4, 4))
     assert all(torch.equal(resampled[key], state[key]) for key in state)
     assert mixer.token_count(state) in (16, None)
+
+
+def _perturbed(mixer: torch.nn.Module) -> torch.nn.Module:
+    """Random parameters and BatchNorm statistics, so that no part of the mixer is an identity."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for param in mixer.parameters():
+            param.add_(torch.randn(param.shape, generator=generator) * 0.1)
+        for module in mixer.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+    return mixer.eval()
+
+
+def test_every_mixer_file_registers_its_mixer():
+    from pathlib import Path
+
+    import mlpvision.layers
+
+    modules = {cls.__module__.rsplit(".", 1)[1] for cls in TOKEN_MIXERS.values()}
+    files = {p.stem for p in Path(mlpvision.layers.__file__).parent.glob("*.py")}
+    assert modules <= files
+    assert all(TOKEN_MIXERS[name].name == name for name in TOKEN_MIXERS)
+
+
+@pytest.mark.parametrize("name", [name for name, cls in TOKEN_MIXERS.items() if len(cls.impls) > 1])
+def test_every_impl_computes_the_same_function(name):
+    mixer = _perturbed(_build(name, (4, 4))).double()
+    x = torch.randn(2, 4, 4, DIM, dtype=torch.float64)
+    outputs = []
+    for impl in mixer.impls:
+        mixer.impl = impl
+        outputs.append(_run(mixer, x))
+    for out in outputs[1:]:
+        torch.testing.assert_close(out, outputs[0], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", TOKEN_MIXERS)
+def test_export_form_computes_the_same_function(name):
+    """``to_export_form`` (re-parameterisation, the exportable ``impl``) keeps the eval-mode function."""
+    mixer = _perturbed(_build(name, (4, 4)))
+    x = torch.randn(2, 4, 4, DIM)
+    with torch.no_grad():
+        before = _run(mixer, x)
+        mixer.to_export_form()
+        torch.testing.assert_close(_run(mixer, x), before, rtol=1e-4, atol=1e-5)
+    assert mixer.export_impl is None or mixer.impl == mixer.export_impl
+
+
+@pytest.mark.parametrize("name", TOKEN_MIXERS)
+def test_token_filters_lie_on_the_token_grid(name):
+    filters = _build(name, (3, 5)).token_filters()
+    if filters is not None:
+        weights, what = filters
+        assert weights.shape[1:] == (3, 5)
+        assert what
 
 
 @pytest.mark.slow

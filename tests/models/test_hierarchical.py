@@ -96,17 +96,6 @@ def test_checkpoint_loads_unchanged_at_its_size_and_resampled_at_another(name, t
     assert all(torch.equal(v, source.state_dict()[k]) for k, v in shared.items() if "norm" in k or "head" in k)
 
 
-def test_cyclemlp_takes_any_multiple_of_its_stride():
-    model = tiny_model("mlpv_cyclemlp_b1").eval()
-    assert model.size_agnostic
-    assert model.input_stride == 32
-    assert model(torch.randn(1, 3, 64, 96)).shape == (1, 10)
-    maps = model.forward_intermediates(torch.randn(1, 3, 96, 64), intermediates_only=True)
-    assert [m.shape[-2:] for m in maps] == [(24, 16), (12, 8), (6, 4), (3, 2)]
-    with pytest.raises(ValueError, match="positive multiples of 32"):
-        model(torch.randn(1, 3, 80, 96))
-
-
 URL_NAMES = [name for name in NAMES if timm.models.get_pretrained_cfg(name).url]
 
 

@@ -3,13 +3,15 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import timm
 import torch
 
 import mlpvision
-from mlpvision.models import PREFIX
+from mlpvision.cli import main
+from mlpvision.models import FAMILIES, PREFIX, family_of
 
 from ..conftest import reference_rows
 
@@ -74,3 +76,24 @@ def test_released_weights_have_a_location(name, source):
         cfg = timm.create_model(name).pretrained_cfg
     assert cfg.get(source), f"{name}: default tag {cfg['tag']} has no {source}"
     assert cfg["custom_load"], "weights must go through the model's own loader"
+
+
+@pytest.mark.parametrize(("pattern", "expected"), [
+    ("*_ccs", ["mlpv_mixer_b16_ccs", "mlpv_resmlp_36_ccs"]),
+    ("*b16", ["mlpv_gmlp_b16", "mlpv_mixer_b16"]),
+    ("res*", ["mlpv_resmlp_12", "mlpv_resmlp_24", "mlpv_resmlp_36", "mlpv_resmlp_36_ccs", "mlpv_resmlp_b24"]),
+    ("dynamixer", ["mlpv_dynamixer_l", "mlpv_dynamixer_m", "mlpv_dynamixer_s"]),
+])
+def test_list_models_reads_a_wildcard_or_a_word_as_the_cli_does(pattern, expected, capsys):
+    """One rule for the library and the command line: a wildcard against the name with or without the prefix."""
+    assert mlpvision.list_models(pattern) == expected
+    assert main(["models", pattern, "--json"]) == 0
+    assert [row["name"] for row in json.loads(capsys.readouterr().out)] == expected
+
+
+def test_families_are_the_family_files():
+    """Every module of ``mlpvision.models`` not starting with ``_`` is a family, and registers names under it."""
+    files = sorted(p.stem for p in Path(mlpvision.models.__file__).parent.glob("*.py") if not p.stem.startswith("_"))
+    assert list(FAMILIES) == files
+    assert all(timm.list_models(module=family) for family in FAMILIES)
+    assert {family_of(name) for name in NAMES} == set(FAMILIES)

@@ -1,12 +1,11 @@
-"""RepMLPNet: the RepMLP Block against the paper's formula, Locality Injection, the official checkpoint layouts
-(training and inference form), loading at another image size, and full-size counts."""
+"""RepMLPNet: re-parameterised logits, the official checkpoint layouts (training and inference form), loading at
+another image size, and full-size counts (the RepMLP Block itself: tests/layers/test_rep_mlp.py)."""
 
 import re
 
 import pytest
 import timm
 import torch
-import torch.nn.functional as F
 
 from mlpvision.complexity import count_parameters
 from mlpvision.layers.rep_mlp import RepMlp
@@ -15,7 +14,9 @@ from mlpvision.models import save_weights
 from ..conftest import load_file, noise_logits, randomize_statistics_, reference_rows
 
 TINY = dict(depths=(1, 1, 1, 1), embed_dim=32, img_size=64, num_classes=10)
-# spec §1: parameters after the official locality_injection()
+# the shared contract suites' configuration (conftest.tiny_kwargs)
+TINY_KWARGS = dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 64, 256), img_size=64)
+# the official models' parameter counts after their locality_injection()
 DEPLOY_PARAMS = {"mlpv_repmlpnet_t224": 38_331_720, "mlpv_repmlpnet_b224": 68_332_664,
                  "mlpv_repmlpnet_t256": 58_739_400, "mlpv_repmlpnet_b256": 96_568_184,
                  "mlpv_repmlpnet_d256": 86_985_280, "mlpv_repmlpnet_l256": 117_820_600}
@@ -30,72 +31,6 @@ def _random_model(name: str = "mlpv_repmlpnet_t224", **kwargs) -> torch.nn.Modul
 
 
 # ---- the RepMLP Block ----------------------------------------------------------------------------------------
-
-
-def _naive_rep_mlp(mixer: RepMlp, x: torch.Tensor, training: bool) -> torch.Tensor:
-    """Fig. 1 / §4.1 written out: channel i uses share-set i mod s; FC3 + BN plus depthwise convs + BN; gate."""
-    n, c, h, w = x.shape
-    s = mixer.share_sets
-    hidden = torch.relu(mixer.global_perceptron.fc1.weight[:, :, 0, 0] @ x.mean(dim=(2, 3)).T
-                        + mixer.global_perceptron.fc1.bias[:, None])
-    gate = torch.sigmoid(mixer.global_perceptron.fc2.weight[:, :, 0, 0] @ hidden
-                         + mixer.global_perceptron.fc2.bias[:, None]).T  # (n, c)
-
-    def batch_norm(maps: list[torch.Tensor], norm: torch.nn.BatchNorm2d) -> list[torch.Tensor]:
-        # maps[i] is channel i's (n, h, w) output; BN statistics per share-set over every channel using it
-        out = []
-        for i, m in enumerate(maps):
-            k = i % s
-            if training:
-                pooled = torch.stack([maps[j] for j in range(k, c, s)])
-                mean, var = pooled.mean(), pooled.var(unbiased=False)
-            else:
-                mean, var = norm.running_mean[k], norm.running_var[k]
-            out.append((m - mean) / torch.sqrt(var + norm.eps) * norm.weight[k] + norm.bias[k])
-        return out
-
-    tokens = h * w
-    fc3 = mixer.fc3.weight.reshape(s, tokens, tokens)
-    channel = [(x[:, i].reshape(n, tokens) @ fc3[i % s].T).reshape(n, h, w) for i in range(c)]
-    total = batch_norm(channel, mixer.fc3_norm)
-    for branch in mixer.local_perceptron.values():
-        kernel = branch.conv.weight
-        size = kernel.shape[-1]
-        padded = F.pad(x, [size // 2] * 4)
-        conv = [sum(kernel[i % s, 0, dy, dx] * padded[:, i, dy:dy + h, dx:dx + w]
-                    for dy in range(size) for dx in range(size)) for i in range(c)]
-        total = [a + b for a, b in zip(total, batch_norm(conv, branch.bn), strict=True)]
-    return torch.stack(total, dim=1) * gate[:, :, None, None]
-
-
-@pytest.mark.parametrize("training", [False, True])
-def test_rep_mlp_block_matches_the_paper_formula(training):
-    torch.manual_seed(0)
-    mixer = randomize_statistics_(RepMlp(8, (3, 4), share_sets=4)).double().train(training)
-    x = torch.randn(2, 8, 3, 4, dtype=torch.float64)
-    expected = _naive_rep_mlp(mixer, x, training)
-    torch.testing.assert_close(mixer(x), expected, rtol=1e-10, atol=1e-10)
-
-
-def test_rep_mlp_block_refuses_other_map_sizes():
-    with pytest.raises(ValueError, match=r"built for \(3, 4\) maps"):
-        RepMlp(8, (3, 4), share_sets=4)(torch.randn(1, 8, 6, 4))
-
-
-def test_locality_injection_is_exact_in_float64():
-    torch.manual_seed(0)
-    mixer = randomize_statistics_(RepMlp(8, (5, 6), share_sets=2, local_kernel_sizes=(1, 3, 5)))
-    mixer = mixer.double().eval()
-    x = torch.randn(2, 8, 5, 6, dtype=torch.float64)
-    expected = mixer(x)
-    mixer.reparameterize()
-    assert mixer.deployed
-    assert mixer.fc3.bias.shape == (2 * 30,)
-    assert not mixer.local_perceptron
-    torch.testing.assert_close(mixer(x), expected, rtol=1e-12, atol=1e-12)
-
-
-# ---- the model: re-parameterisation and checkpoints --------------------------------------------------------
 
 
 def test_reparameterize_model_keeps_the_logits():

@@ -121,7 +121,7 @@ def _to_official_ffonly(state: dict) -> dict:
 
 
 def test_official_ffonly_layout_matches_the_release_keys():
-    """Our FF-only tiny, in the official layout, has exactly the keys and shapes of ``linear_tiny`` (spec §5)."""
+    """Our FF-only tiny, in the official layout, has exactly the keys and shapes of the released ``linear_tiny``."""
     with torch.device("meta"):
         official = _to_official_ffonly(timm.create_model("mlpv_ffonly_tiny").state_dict())
     assert official["blocks.0.mlp2.fc1.weight"].shape == (788, 197)
