@@ -56,7 +56,7 @@ def models_command(args: argparse.Namespace) -> None:
             table.add_row(row.tag, row.source, row.file, row.license, row.preprocessing,
                           "–" if row.top1 is None else f"{row.top1:g}",
                           "–" if row.top1_timm is None else f"{row.top1_timm:g}")
-        Console().print(table)
+        _console().print(table)
         return
     table = Table(title=f"mlpvision models ({len(rows)}); GMACs: fvcore convention, counted on the meta device")
     for column, justify in (("name", "left"), ("family", "left"), ("paper", "left"), ("params", "right"),
@@ -248,7 +248,7 @@ def recipes_command(args: argparse.Namespace) -> None:
         table.add_column(column, overflow="fold", no_wrap=column in ("recipe", "epochs"))
     for row in rows:
         table.add_row(*row.values())
-    Console().print(table)
+    _console().print(table)
 
 
 def _add_recipes(subparsers: argparse._SubParsersAction) -> None:
@@ -358,7 +358,7 @@ def analyze_command(args: argparse.Namespace) -> None:
         table.add_column(column, justify="left" if column == "condition" else "right")
     for result in results:
         table.add_row(result.name, f"{result.top1:.2f}", f"{result.change:+.2f}")
-    Console().print(table)
+    _console().print(table)
 
 
 def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
