@@ -8,7 +8,7 @@ rebuilds the model and its inputs from these, not from defaults.
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import yaml
 from torch.utils.data import Dataset
 
 from .data import load_splits
-from .data.datamodule import TransformedDataset
+from .data.datamodule import CheckedLoader, CheckedSamples
 from .models import read_checkpoint
 from .models._weights import check_architecture, load_checked, read_metadata
 from .train.config import TrainConfig, check_model_name
@@ -142,7 +142,8 @@ def load_model(
 
 
 class _ModelLabels(Dataset):
-    """A dataset's (image, label) with each label renumbered to the model's index of its class."""
+    """A dataset's images, each labelled (the model's index of its class, its position in the dataset): the position
+    names each image that is scored once the loader has left the unreadable ones out of its batch."""
 
     def __init__(self, base: Dataset, model_index: list[int]) -> None:
         self.base = base
@@ -151,26 +152,34 @@ class _ModelLabels(Dataset):
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[Any, tuple[int, int]]:
         image, label = self.base[index]
-        return image, self.model_index[label]
+        return image, (self.model_index[label], index)
 
 
 @dataclasses.dataclass
 class HeldOutSet:
-    """A model ready to evaluate and the data to evaluate it on, transformed by the model's eval transform.
+    """A model ready to evaluate and the data to evaluate it on, transformed by the run's eval transform.
 
-    ``dataset`` yields labels as the model's class indices; ``classes`` are the data's class names and
-    ``model_index[i]`` the model's index of ``classes[i]``; ``images`` names each image (its path, or its index).
+    ``classes`` are the data's class names and ``model_index[i]`` the model's index of ``classes[i]``; ``images``
+    names each image (its path, or its index); ``bad_images`` lists the files ``batches`` found unreadable.
     """
 
     model: torch.nn.Module
-    dataset: Dataset
+    dataset: CheckedSamples
     split: str
     classes: list[str]
     model_index: list[int]
     num_outputs: int
     images: list[str]
+    bad_images: list[str] = dataclasses.field(default_factory=list)
+
+    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[str]]]:
+        """(images, labels as the model's class indices, names) of the readable images, in order; an unreadable
+        file is left out with a warning and its path added to ``bad_images``."""
+        loader = CheckedLoader(self.dataset, batch_size=batch_size, bad_images=self.bad_images, policy="skip")
+        for images, keys in loader:
+            yield images, keys[:, 0], [self.images[i] for i in keys[:, 1].tolist()]
 
 
 def _shown(names: Sequence[str], limit: int = 8) -> str:
@@ -231,6 +240,6 @@ def held_out_set(
     items = getattr(images, "items", None)
     names = [str(item) if isinstance(item, Path) else f"{split}[{i}]"
              for i, item in enumerate(items if items is not None else range(len(images)))]
-    dataset = _ModelLabels(TransformedDataset(images, transform), model_index)
+    dataset = CheckedSamples(_ModelLabels(images, model_index), transform, substitute=False)
     return HeldOutSet(model, dataset, split, splits.classes, model_index, outputs, names)
 

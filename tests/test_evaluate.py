@@ -7,6 +7,7 @@ shared by the tests of this file.
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,6 +197,35 @@ def test_analyze_bad_values_are_one_line(run, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err
         assert err.count("\n") == 1
+
+
+def test_unreadable_held_out_images_are_left_out_and_named(run, tmp_path, capsys, caplog, monkeypatch):
+    run_dir, data = run
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    held_out = [str(path) for path in load_splits(str(copy), 0.3, 7, "skip").val.items]
+    assert main(["evaluate", "--checkpoint", str(run_dir), "--data", str(copy), "--out", str(tmp_path / "whole")]) == 0
+    whole = {row["image"]: row for row in _predictions(tmp_path / "whole")}
+    truncated, bomb = held_out[1], held_out[4]
+    Path(truncated).write_bytes(Path(truncated).read_bytes()[:40])  # a PNG cut off inside its header
+    Image.new("RGB", (64, 64)).save(bomb)  # 4096 pixels: a decompression bomb under the limit set here
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run_dir), "--data", str(copy), "--out", str(tmp_path / "e")]) == 0
+    assert "on val (7 images; 2 unreadable files left out, named in bad_images)" in _printed(capsys)
+    assert f"skipping unreadable image {truncated}: cannot identify image file" in caplog.text
+    assert f"skipping unreadable image {bomb}: Image size (4096 pixels) exceeds limit" in caplog.text
+    evaluation = json.loads((tmp_path / "e/evaluation.json").read_text())
+    assert evaluation["bad_images"] == [truncated, bomb]
+    assert evaluation["images"] == sum(evaluation["per_class_count"]) == 7
+    rows = _predictions(tmp_path / "e")
+    assert [row["image"] for row in rows] == [path for path in held_out if path not in (truncated, bomb)]
+    for row in rows:  # each row still names the file its label and prediction belong to
+        assert row == whole[row["image"]]
+    assert main(["analyze", "robustness", "--checkpoint", str(run_dir), "--data", str(copy),
+                 "--out", str(tmp_path / "a")]) == 0
+    assert "under input corruptions (7 images)" in _printed(capsys)
+    assert f"left out 2 unreadable val image(s) of 9: {truncated}, {bomb}" in caplog.text
 
 
 def test_a_permuted_run_is_evaluated_on_its_permuted_images(tmp_path, capsys, monkeypatch):
