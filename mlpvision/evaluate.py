@@ -148,7 +148,8 @@ def plot_confusion(result: Evaluation, out_png: Path) -> None:
 
 def print_evaluation(result: Evaluation) -> None:
     console = Console()
-    left_out = f"; {len(result.bad_images)} unreadable files left out, named in bad_images" if result.bad_images else ""
+    bad = len(result.bad_images)
+    left_out = f"; {bad} unreadable file{'s' * (bad > 1)} left out, named in bad_images" if bad else ""
     console.print(f"{result.model} on {result.split} ({result.images} images{left_out}): top-1 {result.top1:.2f}%, "
                   f"top-5 {result.top5:.2f}%")
     table = Table()
