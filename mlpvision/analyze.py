@@ -11,16 +11,18 @@
 
 import dataclasses
 import json
+import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
 from .layers import TokenMixer
 from .trained import held_out_set, load_model
+
+_logger = logging.getLogger(__name__)
 
 
 def token_filters(model: nn.Module, block: int = 0) -> tuple[torch.Tensor, str]:
@@ -114,19 +116,23 @@ def robustness_conditions(height: int, width: int, patch: int, seed: int = 0
     }
 
 
-def robustness(model: nn.Module, dataset: Dataset, patch: int, batch_size: int = 256) -> list[Condition]:
-    """Top-1 (%) of ``model`` on ``dataset`` (transformed [C, H, W] tensors, labels) under each condition."""
-    loader = DataLoader(dataset, batch_size=batch_size)
-    first, _ = dataset[0]
-    conditions = robustness_conditions(first.shape[1], first.shape[2], patch)
-    correct = dict.fromkeys(conditions, 0)
+def robustness(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], patch: int
+               ) -> list[Condition]:
+    """Top-1 (%) of ``model`` on ``batches`` ([B, C, H, W] transformed images, labels) under each condition."""
+    conditions: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
+    correct: dict[str, int] = {}
     total = 0
     model.eval()
     with torch.inference_mode():
-        for images, labels in loader:
+        for images, labels in batches:
+            if not conditions:
+                conditions = robustness_conditions(images.shape[2], images.shape[3], patch)
+                correct = dict.fromkeys(conditions, 0)
             total += len(labels)
             for name, corrupt in conditions.items():
                 correct[name] += (model(corrupt(images)).argmax(dim=1) == labels).sum().item()
+    if not total:
+        raise ValueError("no readable images to measure robustness on")
     base = 100 * correct["original"] / total
     return [Condition(name, round(100 * hits / total, 3), round(100 * hits / total - base, 3))
             for name, hits in correct.items()]
@@ -168,12 +174,17 @@ def weights_report(checkpoint: str | None, model_name: str | None, out: Path, bl
 def robustness_report(checkpoint: str | None, model_name: str | None, data: str | None, out: Path
                       ) -> tuple[str, int, list[Condition]]:
     """``robustness.json`` and ``robustness.png`` for a trained model on the held-out images of ``data`` (default:
-    the run's data), chosen and labelled as ``evaluate`` does."""
+    the run's data), chosen, labelled and transformed as ``evaluate`` does; returns the number of images scored
+    (unreadable files are left out, each named in a warning)."""
     _check_out(out)
     held_out = held_out_set(data, checkpoint, model_name)
-    model, dataset = held_out.model, held_out.dataset
-    results = robustness(model, dataset, getattr(model, "patch_size", 16))
+    model = held_out.model
+    results = robustness(model, (batch[:2] for batch in held_out.batches(256)), getattr(model, "patch_size", 16))
+    scored = len(held_out.dataset) - len(held_out.bad_images)
+    if held_out.bad_images:
+        _logger.warning("left out %d unreadable %s image(s) of %d: %s", len(held_out.bad_images), held_out.split,
+                        len(held_out.dataset), ", ".join(held_out.bad_images))
     name = getattr(model, "pretrained_cfg", {}).get("architecture", model_name or "")
-    plot_robustness(results, f"{name} on {held_out.split} ({len(dataset)} images)", out / "robustness.png")
+    plot_robustness(results, f"{name} on {held_out.split} ({scored} images)", out / "robustness.png")
     (out / "robustness.json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
-    return name, len(dataset), results
+    return name, scored, results

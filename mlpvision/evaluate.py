@@ -8,6 +8,7 @@ correctly; the held-out images are the run's own (its ``config.yaml``: data, hol
 
 import csv
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,6 @@ import torch
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
-from torch.utils.data import DataLoader
 
 from .trained import held_out_set
 
@@ -36,6 +36,7 @@ class Evaluation:
     per_class_count: list[int]
     confusion: list[list[int]]
     predicted_classes: list[str]
+    bad_images: list[str]  # unreadable files, left out of every score
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -58,7 +59,8 @@ def evaluate(
     """Evaluate on the test split of ``data`` (its validation split when it has none); write the report files.
 
     ``data``, ``val_split`` and ``seed`` default to the run's own; classes are matched by name (see
-    ``held_out_set``). Writes ``evaluation.json``, ``confusion.png`` and ``predictions.csv`` (one row per image).
+    ``held_out_set``). Writes ``evaluation.json``, ``confusion.png`` and ``predictions.csv`` (one row per image
+    scored; unreadable files are left out with a warning and listed in ``bad_images``).
     """
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
@@ -75,12 +77,15 @@ def evaluate(
     to_row[held_out.model_index] = torch.arange(len(classes))
     columns = len(classes) + int(held_out.num_outputs > len(classes))
     confusion = torch.zeros(len(classes), columns, dtype=torch.long)
+    scored: list[str] = []
     truth: list[int] = []
     predicted: list[int] = []
     top5_hits = 0
-    loader = DataLoader(held_out.dataset, batch_size=batch_size)
+    batches = held_out.batches(batch_size)
     with torch.inference_mode():
-        for images, labels in track(loader, description=f"evaluating on {held_out.split}", transient=True):
+        for images, labels, paths in track(batches, total=math.ceil(len(held_out.dataset) / batch_size),
+                                           description=f"evaluating on {held_out.split}", transient=True):
+            scored += paths
             top5 = model(images).topk(min(5, held_out.num_outputs), dim=1).indices
             top5_hits += (top5 == labels[:, None]).any(dim=1).sum().item()
             rows, cols = to_row[labels], to_row[top5[:, 0]]
@@ -90,6 +95,9 @@ def evaluate(
             predicted += cols.tolist()
     counts = confusion.sum(dim=1)
     total = counts.sum().item()
+    if not total:
+        raise ValueError(f"none of the {len(held_out.dataset)} {held_out.split} images could be read "
+                         f"({', '.join(held_out.bad_images[:3])}, ...); check the data")
     names = classes + [OTHER] * (columns - len(classes))
     result = Evaluation(
         model=getattr(model, "pretrained_cfg", {}).get("architecture", model_name or ""), split=held_out.split,
@@ -98,6 +106,7 @@ def evaluate(
         per_class_top1=[round(100 * c / max(n, 1), 3) for c, n in zip(confusion.diag().tolist(), counts.tolist(),
                                                                          strict=True)],
         per_class_count=counts.tolist(), confusion=confusion.tolist(), predicted_classes=names,
+        bad_images=held_out.bad_images,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_confusion(result, out_dir / "confusion.png")
@@ -106,7 +115,7 @@ def evaluate(
         writer = csv.writer(handle)
         writer.writerow(["image", "label", "predicted"])
         writer.writerows((image, names[row], names[col]) for image, row, col in
-                         zip(held_out.images, truth, predicted, strict=True))
+                         zip(scored, truth, predicted, strict=True))
     if json_path:
         Path(json_path).write_text(json.dumps(result.as_dict(), indent=2))
     return result
@@ -139,7 +148,9 @@ def plot_confusion(result: Evaluation, out_png: Path) -> None:
 
 def print_evaluation(result: Evaluation) -> None:
     console = Console()
-    console.print(f"{result.model} on {result.split} ({result.images} images): top-1 {result.top1:.2f}%, "
+    bad = len(result.bad_images)
+    left_out = f"; {bad} unreadable file{'s' * (bad > 1)} left out, named in bad_images" if bad else ""
+    console.print(f"{result.model} on {result.split} ({result.images} images{left_out}): top-1 {result.top1:.2f}%, "
                   f"top-5 {result.top5:.2f}%")
     table = Table()
     for column in ("class", "images", "top-1 %"):

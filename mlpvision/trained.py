@@ -2,12 +2,13 @@
 
 What a checkpoint was trained as travels with it: its architecture, keyword arguments, input height and width and
 class names (the safetensors metadata), and, for a run folder, the configuration its held-out images were drawn
-with (``config.yaml``). Every command that reads a checkpoint rebuilds the model from these, not from defaults.
+and transformed with (``config.yaml``: data, hold-out, seed, ``--permute``). Every command that reads a checkpoint
+rebuilds the model and its inputs from these, not from defaults.
 """
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ import torch
 import yaml
 from torch.utils.data import Dataset
 
-from .data import build_transforms, data_config, load_splits
-from .data.datamodule import TransformedDataset
+from .data import load_splits
+from .data.datamodule import CheckedLoader, CheckedSamples
 from .models import read_checkpoint
 from .models._weights import check_architecture, load_checked, read_metadata
 from .train.config import TrainConfig, check_model_name
+from .train.run import run_transforms
 
 ImgSize = tuple[int, int]
 
@@ -148,7 +150,8 @@ def load_model(
 
 
 class _ModelLabels(Dataset):
-    """A dataset's (image, label) with each label renumbered to the model's index of its class."""
+    """A dataset's images, each labelled (the model's index of its class, its position in the dataset): the position
+    names each image that is scored once the loader has left the unreadable ones out of its batch."""
 
     def __init__(self, base: Dataset, model_index: list[int]) -> None:
         self.base = base
@@ -157,26 +160,34 @@ class _ModelLabels(Dataset):
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[Any, tuple[int, int]]:
         image, label = self.base[index]
-        return image, self.model_index[label]
+        return image, (self.model_index[label], index)
 
 
 @dataclasses.dataclass
 class HeldOutSet:
-    """A model ready to evaluate and the data to evaluate it on, transformed by the model's eval transform.
+    """A model ready to evaluate and the data to evaluate it on, transformed by the run's eval transform.
 
-    ``dataset`` yields labels as the model's class indices; ``classes`` are the data's class names and
-    ``model_index[i]`` the model's index of ``classes[i]``; ``images`` names each image (its path, or its index).
+    ``classes`` are the data's class names and ``model_index[i]`` the model's index of ``classes[i]``; ``images``
+    names each image (its path, or its index); ``bad_images`` lists the files ``batches`` found unreadable.
     """
 
     model: torch.nn.Module
-    dataset: Dataset
+    dataset: CheckedSamples
     split: str
     classes: list[str]
     model_index: list[int]
     num_outputs: int
     images: list[str]
+    bad_images: list[str] = dataclasses.field(default_factory=list)
+
+    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[str]]]:
+        """(images, labels as the model's class indices, names) of the readable images, in order; an unreadable
+        file is left out with a warning and its path added to ``bad_images``."""
+        loader = CheckedLoader(self.dataset, batch_size=batch_size, bad_images=self.bad_images, policy="skip")
+        for images, keys in loader:
+            yield images, keys[:, 0], [self.images[i] for i in keys[:, 1].tolist()]
 
 
 def _shown(names: Sequence[str], limit: int = 8) -> str:
@@ -211,11 +222,13 @@ def held_out_set(
 
     The data, hold-out fraction and seed default to the run's own (its ``config.yaml``), so a run trained on a folder
     without ``val/`` is evaluated on exactly the images it held out; without a run folder, the training defaults.
+    The images are transformed as the run's test images were, its fixed ``--permute`` included.
     """
     config = run_config(checkpoint) or {}
     data = data or config.get("data") or TrainConfig.data
+    run_seed = config.get("seed", TrainConfig.seed)
     val_split = config.get("val_split", TrainConfig.val_split) if val_split is None else val_split
-    seed = config.get("seed", TrainConfig.seed) if seed is None else seed
+    seed = run_seed if seed is None else seed
     if not (isinstance(val_split, int | float) and 0 < val_split < 1):
         raise ValueError(f"--val-split must be in (0, 1), got {val_split}")
     splits = load_splits(data, val_split=val_split, seed=int(seed), bad_images="skip")
@@ -224,10 +237,17 @@ def held_out_set(
     model = trained.model
     outputs = getattr(model, "num_classes", 0) or len(splits.classes)
     model_index = match_classes(data, splits.classes, trained.classes, outputs, checkpoint)
-    _, transform = build_transforms(data_config(model, trained.img_size), {})
+    permute = config.get("permute")
+    if permute and img_size is not None:
+        trained_at = image_size(read_metadata(_weights_file(checkpoint)).get("img_size"))
+        if trained_at is not None and trained.img_size != trained_at:
+            raise ValueError(f"--img-size: {checkpoint} was trained with --permute {permute} at "
+                             f"{trained_at[0]}x{trained_at[1]}, and its permutation exists only at that size "
+                             f"(leave out --img-size)")
+    _, _, transform = run_transforms(model, trained.img_size, {}, permute, config.get("permute_patch"), int(run_seed))
     items = getattr(images, "items", None)
     names = [str(item) if isinstance(item, Path) else f"{split}[{i}]"
              for i, item in enumerate(items if items is not None else range(len(images)))]
-    dataset = _ModelLabels(TransformedDataset(images, transform), model_index)
+    dataset = CheckedSamples(_ModelLabels(images, model_index), transform, substitute=False)
     return HeldOutSet(model, dataset, split, splits.classes, model_index, outputs, names)
 

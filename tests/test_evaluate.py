@@ -7,14 +7,19 @@ shared by the tests of this file.
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from mlpvision import trained as trained_module
 from mlpvision.cli import main
-from mlpvision.data import load_splits
+from mlpvision.data import build_transforms, data_config, load_splits
+from mlpvision.data.permute import FixedPermutation
 from mlpvision.models import save_weights
+from mlpvision.trained import load_model
 
 from .conftest import tiny_model
 
@@ -47,6 +52,11 @@ def run(tmp_path_factory):
 def _predictions(folder):
     with open(folder / "predictions.csv", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def _printed(capsys) -> str:
+    """What the command printed, with rich's line wrapping undone."""
+    return " ".join(capsys.readouterr().out.split())
 
 
 def test_evaluate_scores_exactly_the_images_the_run_held_out(run, tmp_path, capsys):
@@ -129,7 +139,7 @@ def test_non_square_run_keeps_its_height_and_width_in_every_command(run, tmp_pat
     assert [d.dim_value for d in graph.output[0].type.tensor_type.shape.dim] == [1, 3]
     assert main(["analyze", "weights", "--checkpoint", str(run_dir), "--out", str(tmp_path)]) == 0  # a 4x8 grid
     assert main(["analyze", "robustness", "--checkpoint", str(run_dir), "--out", str(tmp_path)]) == 0
-    assert "(9 images)" in capsys.readouterr().out
+    assert "(9 images)" in _printed(capsys)  # the table's title wraps at the table's width
     converted = tmp_path / "c.safetensors"
     assert main(["convert", str(run_dir / "checkpoints/best.safetensors"), "-o", str(converted)]) == 0
     assert "at 8x16, 3 classes, named" in capsys.readouterr().out
@@ -187,3 +197,69 @@ def test_analyze_bad_values_are_one_line(run, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err
         assert err.count("\n") == 1
+
+
+def test_unreadable_held_out_images_are_left_out_and_named(run, tmp_path, capsys, caplog, monkeypatch):
+    run_dir, data = run
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    held_out = [str(path) for path in load_splits(str(copy), 0.3, 7, "skip").val.items]
+    assert main(["evaluate", "--checkpoint", str(run_dir), "--data", str(copy), "--out", str(tmp_path / "whole")]) == 0
+    whole = {row["image"]: row for row in _predictions(tmp_path / "whole")}
+    truncated, bomb = held_out[1], held_out[4]
+    Path(truncated).write_bytes(Path(truncated).read_bytes()[:40])  # a PNG cut off inside its header
+    Image.new("RGB", (64, 64)).save(bomb)  # 4096 pixels: a decompression bomb under the limit set here
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run_dir), "--data", str(copy), "--out", str(tmp_path / "e")]) == 0
+    assert "on val (7 images; 2 unreadable files left out, named in bad_images)" in _printed(capsys)
+    assert f"skipping unreadable image {truncated}: cannot identify image file" in caplog.text
+    assert f"skipping unreadable image {bomb}: Image size (4096 pixels) exceeds limit" in caplog.text
+    evaluation = json.loads((tmp_path / "e/evaluation.json").read_text())
+    assert evaluation["bad_images"] == [truncated, bomb]
+    assert evaluation["images"] == sum(evaluation["per_class_count"]) == 7
+    rows = _predictions(tmp_path / "e")
+    assert [row["image"] for row in rows] == [path for path in held_out if path not in (truncated, bomb)]
+    for row in rows:  # each row still names the file its label and prediction belong to
+        assert row == whole[row["image"]]
+    assert main(["analyze", "robustness", "--checkpoint", str(run_dir), "--data", str(copy),
+                 "--out", str(tmp_path / "a")]) == 0
+    assert "under input corruptions (7 images)" in _printed(capsys)
+    assert f"left out 2 unreadable val image(s) of 9: {truncated}, {bomb}" in caplog.text
+
+
+def test_a_permuted_run_is_evaluated_on_its_permuted_images(tmp_path, capsys, monkeypatch):
+    data = _image_folder(tmp_path / "data", CLASSES)
+    run_dir = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run_dir), "--recipe", "digits", "--epochs", "1",
+                 "--batch-size", "4", "--seed", "7", "--val-split", "0.3", "--img-size", "8", "16", *TINY,
+                 "--permute", "pixel"]) == 0
+    fed: list[torch.Tensor] = []  # what each command gives the model
+
+    def recording(*args, **kwargs):
+        trained = load_model(*args, **kwargs)
+        trained.model.register_forward_pre_hook(lambda _, inputs: fed.append(inputs[0].clone()))
+        return trained
+
+    monkeypatch.setattr(trained_module, "load_model", recording)
+    assert main(["evaluate", "--checkpoint", str(run_dir), "--out", str(tmp_path / "e")]) == 0
+    evaluation = json.loads((tmp_path / "e/evaluation.json").read_text())
+    results = json.loads((run_dir / "results.json").read_text())
+    assert evaluation["top1"] == pytest.approx(results["test_top1"], abs=1e-3)
+    # the run's test images, made by hand: timm's eval transform at 8x16, then the pixel shuffle drawn from --seed 7
+    model = load_model(str(run_dir), None).model
+    _, plain = build_transforms(data_config(model, (8, 16)), {})
+    held_out = load_splits(str(data), 0.3, 7, "skip").val.items
+    expected = FixedPermutation("pixel", 8, 16, seed=7)(torch.stack([plain(Image.open(path).convert("RGB"))
+                                                                     for path in held_out]))
+    assert torch.equal(torch.cat(fed), expected)
+    fed.clear()
+    assert main(["analyze", "robustness", "--checkpoint", str(run_dir), "--out", str(tmp_path / "a")]) == 0
+    assert torch.equal(fed[0], expected)  # its "original" condition: the images the run was tested on
+    original = json.loads((tmp_path / "a/robustness.json").read_text())[0]
+    assert original["name"] == "original"
+    assert original["top1"] == pytest.approx(results["test_top1"], abs=1e-3)
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run_dir), "--img-size", "16", "32", "--out", str(tmp_path / "x")]) == 2
+    assert "was trained with --permute pixel at 8x16, and its permutation exists only at that size" in \
+        capsys.readouterr().err

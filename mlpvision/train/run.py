@@ -87,6 +87,21 @@ def create_model(config: TrainConfig, num_classes: int) -> nn.Module:
         return timm.create_model(config.model, **kwargs)
 
 
+def run_transforms(model: nn.Module, img_size: int | Sequence[int] | None, options: dict[str, Any],
+                   permute: str | None, permute_patch: int | None, seed: int) -> tuple[dict[str, Any], Any, Any]:
+    """A run's data config and (train, eval) transforms: timm's for ``model`` at ``img_size``, each followed by the
+    run's fixed ``--permute`` (one permutation, drawn from the run's ``seed``). Training and every command that
+    scores a run's checkpoint build them here, so a permuted run is always scored on the images it was tested on."""
+    data_cfg = data_config(model, img_size)
+    train_transform, eval_transform = build_transforms(data_cfg, options)
+    if permute:
+        _, height, width = data_cfg["input_size"]
+        permutation = FixedPermutation(permute, height, width, permute_patch or getattr(model, "patch_size", None),
+                                       seed)
+        train_transform, eval_transform = (Compose([t, permutation]) for t in (train_transform, eval_transform))
+    return data_cfg, train_transform, eval_transform
+
+
 def load_initial_weights(model: nn.Module, path: str) -> None:
     """Start from another run's or release's weights: new head, token-mixing weights resampled to this grid."""
     if hasattr(model, "load_pretrained"):
@@ -154,13 +169,8 @@ def _train(config: TrainConfig, run_dir: Path, callbacks: Sequence[L.Callback], 
         load_initial_weights(model, config.init)
     if config.compile:
         model.compile()
-    data_cfg = data_config(model, config.img_size)
-    train_transform, eval_transform = build_transforms(data_cfg, train_options(config))
-    if config.permute:
-        _, height, width = data_cfg["input_size"]
-        permutation = FixedPermutation(config.permute, height, width,
-                                       config.permute_patch or getattr(model, "patch_size", None), config.seed)
-        train_transform, eval_transform = (Compose([t, permutation]) for t in (train_transform, eval_transform))
+    data_cfg, train_transform, eval_transform = run_transforms(model, config.img_size, train_options(config),
+                                                               config.permute, config.permute_patch, config.seed)
     datamodule = ImageDataModule(splits, train_transform, eval_transform, config.batch_size, config.workers,
                                  config.seed, config.aug_repeats)
     replicas = config.devices * config.num_nodes
