@@ -38,6 +38,12 @@ def test_gmac_counter_counts_layer_norm_like_fvcore():
     assert count_gmacs(torch.nn.Linear(4, 3), (10, 4)) * 1e9 == pytest.approx(120)
 
 
+def test_gmac_counter_counts_group_norm_like_fvcore():
+    """A GroupNorm over 4x5x5 elements is 5 MACs per element with affine parameters, 4 without (fvcore)."""
+    assert count_gmacs(torch.nn.GroupNorm(1, 4), (4, 5, 5)) * 1e9 == pytest.approx(500)
+    assert count_gmacs(torch.nn.GroupNorm(2, 4, affine=False), (4, 5, 5)) * 1e9 == pytest.approx(400)
+
+
 def test_gmac_counter_counts_batch_norm_like_fvcore():
     """Inference-mode BatchNorm over 4x5x5 elements: 2 MACs per element with affine parameters, 1 without."""
     assert count_gmacs(torch.nn.BatchNorm2d(4), (4, 5, 5)) * 1e9 == pytest.approx(200)
