@@ -378,7 +378,8 @@ def test_every_unreadable_checkpoint_is_one_cli_line_naming_the_file(tmp_path, c
     from mlpvision.cli import main
 
     for name, (_, problem) in _bad_files(tmp_path).items():
-        status = main(["convert", str(tmp_path / name), "--model", "mlpv_mixer_s16", "-o", str(tmp_path / "o.safetensors")])
+        out = str(tmp_path / "o.safetensors")
+        status = main(["convert", str(tmp_path / name), "--model", "mlpv_mixer_s16", "-o", out])
         err = capsys.readouterr().err
         assert status == 2, (name, err)
         assert err.count("\n") == 1, err
