@@ -72,7 +72,9 @@ def test_a_failing_point_is_reported_and_the_sweep_goes_on(tmp_path, capsys):
     config.write_text(yaml.safe_dump({
         "out": str(tmp_path / "sweep"), "seeds": [0], "set": {"epochs": 1},
         "models": [
-            {"label": "broken", "model": "mlpv_mixer_s16", "model_kwargs": {"patch_size": 2, "no_such_arg": 1}},
+            # valid settings that fail only once training starts: more images a batch than the digits have
+            {"label": "broken", "model": "mlpv_mixer_s16", "set": {"batch_size": 5000},
+             "model_kwargs": {"patch_size": 2, "depth": 2, "embed_dim": 32}},
             {"label": "pixel-permuted", "model": "mlpv_mixer_s16", "set": {"permute": "pixel"},
              "model_kwargs": {"patch_size": 2, "depth": 2, "embed_dim": 32}},
         ],
@@ -84,7 +86,7 @@ def test_a_failing_point_is_reported_and_the_sweep_goes_on(tmp_path, capsys):
     }))
     assert main(["sweep", "--config", str(config)]) == 1
     printed = capsys.readouterr()
-    assert "[1/2] broken seed 0: FAILED: TypeError" in printed.out
+    assert "[1/2] broken seed 0: FAILED: ValueError" in printed.out
     assert "error.log" in printed.out
     assert "failed" in printed.err
     summary = json.loads((tmp_path / "sweep/summary.json").read_text())
@@ -100,7 +102,7 @@ def test_a_failing_point_is_reported_and_the_sweep_goes_on(tmp_path, capsys):
     assert "## x. permuted against broken" in page
     assert "permuted beats broken: **not resolved at this scale** — fewer than 2 finished seeds (n = 1, 0)" in page
     assert "| pixel-permuted | 1 |" in page
-    assert "- broken seed 0: TypeError" in page
+    assert "- broken seed 0: ValueError" in page
     assert (tmp_path / "sweep/study_x.png").stat().st_size > 1000
 
 
@@ -111,7 +113,7 @@ def test_a_failing_point_is_reported_and_the_sweep_goes_on(tmp_path, capsys):
     (["--models", "mlpv_mixer_s16", "--out", "x", "--set", "epochz=3"], "unknown training setting 'epochz'"),
     (["--models", "mlpv_mixer_s16", "--out", "x", "--set", "seed=3"], "'seed' is set by the sweep itself"),
     (["--models", "mlpv_mixer_s16", "--out", "x", "--grid", "permute"], "--grid expects KEY=V1,V2"),
-    (["--models", "mlpv_mixer_s16", "--out", "x", "--grid", "permute=rows"], "--permute must be 'patch' or 'pixel'"),
+    (["--models", "mlpv_mixer_s16", "--out", "x", "--grid", "permute=rows"], "--permute 'rows' is not one of"),
     (["--models", "mlpv_mixer_s16", "--out", "x", "--seeds", "1", "1"], "--seeds must be distinct"),
     (["--model-kwargs", "depth=2", "--out", "x"], "--model-kwargs applies to the models named by --models"),
     (["--config", "/no/such.yaml"], "--config /no/such.yaml: no such file"),
