@@ -331,6 +331,8 @@ def _blame(config: "TrainConfig", error: Exception) -> str:
             continue
         if "unexpected keyword argument" in reason:
             return f"--model-kwargs {key}={kwargs[key]}: {config.model} takes no keyword {key!r}"
+        if str(error).startswith(f"{config.model} takes no "):  # the family's own refusal names what it takes
+            return f"--model-kwargs {key}={kwargs[key]}: {str(error).splitlines()[0]}"
         return f"--model-kwargs {key}={kwargs[key]}: {config.model} cannot be built with it ({reason})"
     given = " ".join(f"{key}={value}" for key, value in kwargs.items())
     settings = f" with --model-kwargs {given}" if given else ""

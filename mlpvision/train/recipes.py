@@ -255,12 +255,12 @@ _RECIPES.update({
         lr_base_size=(1024, "S²-MLP paper §4: the DeiT recipe, whose 1e-3 is at batch 1024 (deit main.py:350)"),
     ),
     # the embedded 8x8 digits: Mixer-S/16's block design shrunk to 8x8 images (patch 2, 4 blocks, 64 channels),
-    # light augmentation; reaches >= 97% test top-1 in well under 2 minutes on 2 CPU cores
+    # light augmentation; reaches about 97% test top-1 (96.9% measured) in well under 2 minutes on 2 CPU cores
     "digits": {
         "model": ("mlpv_mixer_s16", "mlpvision: Mixer-S/16 block design"),
         "model_kwargs": (DIGITS_MODEL_KWARGS, "mlpvision: sized for 8x8 images"),
         "img_size": (8, "mlpvision: the embedded digits are 8x8"),
-        "epochs": (30, "measured: >= 97% test top-1"),
+        "epochs": (30, "measured: 96.9% test top-1"),
         "batch_size": (64, "measured"),
         "lr": (3e-3, "measured"),
         "warmup_epochs": (3, "measured"),
