@@ -9,7 +9,7 @@ NLC tokens). Each family's class assembles its stem, stages and norm in plain co
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -173,6 +173,18 @@ class MlpBackbone(nn.Module):
         if any(side % stride for side in img_size) or min(img_size) < stride:
             raise ValueError(f"img_size {img_size} must be a positive multiple of the total stride {stride}")
         return img_size
+
+    @staticmethod
+    def check_pyramid(img_size: int | tuple[int, int], drop_path_rate: float, depths: Sequence[int],
+                      **per_stage: Sequence) -> tuple[Grid, Iterator[float]]:
+        """For a stride-4 stem followed by stages that each halve the grid: ``img_size`` as (H, W), checked against
+        the total stride, and the blocks' drop-path rates in order; ``depths`` and every ``per_stage`` sequence
+        (``embed_dims``, ...) must have one entry per stage."""
+        if any(len(values) != len(depths) for values in per_stage.values()):
+            listed = [f"{name} {list(values)}" for name, values in {"depths": depths, **per_stage}.items()]
+            raise ValueError(f"{', '.join(listed[:-1])} and {listed[-1]} need one entry per stage")
+        img_size = MlpBackbone.check_img_size(img_size, 4 * 2 ** (len(depths) - 1))
+        return img_size, iter(drop_path_rates(drop_path_rate, sum(depths)))
 
     @property
     def architecture(self) -> str:

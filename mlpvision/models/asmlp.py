@@ -34,7 +34,7 @@ from torch import nn
 from ..layers.axial_shift import AxialShift
 from ..layers.blocks import MetaFormerBlock
 from ..layers.conv_embed import ConvEmbed
-from ._backbone import MlpBackbone, MlpStage, drop_path_rates
+from ._backbone import MlpBackbone, MlpStage
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
 from ._weights import StateDict
 
@@ -151,10 +151,7 @@ class AsMlp(MlpBackbone):
             drop_rate: float = 0.0,
             drop_path_rate: float = 0.0,
     ) -> None:
-        if len(depths) != len(embed_dims):
-            raise ValueError(f"depths {list(depths)} and embed_dims {list(embed_dims)} need one entry per stage")
-        img_size = self.check_img_size(img_size, 4 * 2 ** (len(depths) - 1))
-        rates = iter(drop_path_rates(drop_path_rate, sum(depths)))
+        img_size, rates = self.check_pyramid(img_size, drop_path_rate, depths, embed_dims=embed_dims)
         stages = []
         for index, (depth, dim) in enumerate(zip(depths, embed_dims, strict=True)):
             blocks = [asmlp_block(dim, next(rates), shift_size, mlp_ratio) for _ in range(depth)]

@@ -33,7 +33,7 @@ from torch import nn
 from ..layers import Grid, MetaFormerBlock
 from ..layers.conv_embed import ConvEmbed
 from ..layers.rep_mlp import RepMlp
-from ._backbone import MlpBackbone, MlpStage, drop_path_rates, grid_of
+from ._backbone import MlpBackbone, MlpStage, grid_of
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
 from ._download import google_drive_url
 from ._weights import StateDict, register_weights
@@ -151,11 +151,8 @@ class RepMlpNet(MlpBackbone):
             drop_path_rate: float = 0.0,
     ) -> None:
         embed_dims = tuple(embed_dims or (embed_dim * 2 ** stage for stage in range(len(depths))))
-        if not len(depths) == len(embed_dims) == len(share_sets):
-            raise ValueError(f"depths {list(depths)}, embed_dims {list(embed_dims)} and share_sets "
-                             f"{list(share_sets)} need one entry per stage")
-        img_size = self.check_img_size(img_size, 4 * 2 ** (len(depths) - 1))
-        rates = iter(drop_path_rates(drop_path_rate, sum(depths)))
+        img_size, rates = self.check_pyramid(img_size, drop_path_rate, depths, embed_dims=embed_dims,
+                                             share_sets=share_sets)
         stages = []
         for index, (depth, dim, sets) in enumerate(zip(depths, embed_dims, share_sets, strict=True)):
             stride = 1 if index == 0 else 2

@@ -36,7 +36,7 @@ from torch import nn
 from ..layers.conv_embed import ConvEmbed
 from ..layers.sparse_mlp import SparseMlp
 from ..layers.token_mixer import Grid
-from ._backbone import MlpBackbone, MlpStage, drop_path_rates, grid_of
+from ._backbone import MlpBackbone, MlpStage, grid_of
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
 from ._weights import StateDict, register_weights
 
@@ -159,10 +159,7 @@ class SMlpNet(MlpBackbone):
             drop_rate: float = 0.0,
             drop_path_rate: float = 0.0,
     ) -> None:
-        if len(depths) != len(embed_dims):
-            raise ValueError(f"depths {list(depths)} and embed_dims {list(embed_dims)} need one entry per stage")
-        img_size = self.check_img_size(img_size, 4 * 2 ** (len(depths) - 1))
-        rates = iter(drop_path_rates(drop_path_rate, sum(depths)))
+        img_size, rates = self.check_pyramid(img_size, drop_path_rate, depths, embed_dims=embed_dims)
         stages = []
         for index, (depth, dim) in enumerate(zip(depths, embed_dims, strict=True)):
             stride = 1 if index == 0 else 2

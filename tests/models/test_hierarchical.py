@@ -1,6 +1,8 @@
 """Multi-stage names beyond the shared contract (``test_contract.py``, ``test_input_size.py``): stage feature maps,
 an FPN on ``features_only``, resampled loading, weight downloads, re-parameterisation."""
 
+import re
+
 import pytest
 import timm
 import torch
@@ -126,3 +128,14 @@ def test_every_authors_download_is_cached_under_its_own_name():
         url = timm.models.get_pretrained_cfg(name).url
         files.append(url[1] if isinstance(url, tuple) else url.rsplit("/", 1)[1])
     assert len(set(files)) == len(files)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "listed"), [
+    ("mlpv_smlpnet_t", dict(depths=(1, 1), embed_dims=(8, 16, 32)), "depths [1, 1] and embed_dims [8, 16, 32]"),
+    ("mlpv_asmlp_t", dict(depths=(1, 1, 1), embed_dims=(8, 16)), "depths [1, 1, 1] and embed_dims [8, 16]"),
+    ("mlpv_repmlpnet_t224", dict(depths=(1, 1), share_sets=(1,), embed_dims=(8, 16)),
+     "depths [1, 1], embed_dims [8, 16] and share_sets [1]"),
+])
+def test_a_pyramid_refuses_per_stage_lists_of_unequal_length(name, kwargs, listed):
+    with pytest.raises(ValueError, match=rf"^{re.escape(listed)} need one entry per stage$"):
+        timm.create_model(name, img_size=64, **kwargs)
