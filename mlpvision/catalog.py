@@ -139,8 +139,8 @@ def weights_markdown(rows: list[WeightRow]) -> str:
         "|---|---:|---:|---|---|---|---|",
     ]
     for row in rows:
-        top1 = f"{row.top1:g}" if row.top1 is not None else "–"
-        timm_top1 = f"{row.top1_timm:g}" if row.top1_timm is not None else "–"
+        top1 = f"{row.top1}" if row.top1 is not None else "–"
+        timm_top1 = f"{row.top1_timm}" if row.top1_timm is not None else "–"
         lines.append(f"| `{row.tag}` | {top1} | {timm_top1} | {row.preprocessing} | {row.license} | {row.file} "
                      f"| {row.source} |")
     return "\n".join(lines) + "\n"

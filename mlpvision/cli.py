@@ -54,8 +54,8 @@ def models_command(args: argparse.Namespace) -> None:
             table.add_column(column, justify=justify, overflow="fold")
         for row in rows:
             table.add_row(row.tag, row.source, row.file, row.license, row.preprocessing,
-                          "–" if row.top1 is None else f"{row.top1:g}",
-                          "–" if row.top1_timm is None else f"{row.top1_timm:g}")
+                          "–" if row.top1 is None else f"{row.top1}",
+                          "–" if row.top1_timm is None else f"{row.top1_timm}")
         _console().print(table)
         return
     table = Table(title=f"mlpvision models ({len(rows)}); GMACs: fvcore convention, counted on the meta device")

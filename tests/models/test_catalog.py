@@ -37,6 +37,10 @@ def test_rows_say_what_the_authors_evaluate():
     assert rows["mlpv_mixer_l16.goog_in1k"].top1_timm == 72.084
     gsam = rows["mlpv_mixer_s16.gsam_in1k"]
     assert gsam.preprocessing == "224x224, resized to size (no crop), bilinear, mean/std 0.5"
+    assert {tag: rows[tag].top1 for tag in rows if "sam_in1k" in tag} == {  # GSAM paper Table 1
+        "mlpv_mixer_s16.gsam_in1k": 75.0, "mlpv_mixer_s32.gsam_in1k": 68.6, "mlpv_mixer_b32.gsam_in1k": 73.6,
+        "mlpv_mixer_b32.sam_in1k": 72.4}
+    assert "Table 1" in gsam.top1_source
     assert rows["mlpv_vip_s7.in1k"].page == "https://drive.google.com/file/d/1cX6eauDrsGsLSZnqsX7cl0oiKX8Dzv5z/view"
     assert WEIGHT_INFO["mlpv_dynamixer_s.untrained"].weights_key == "state_dict_ema"
     assert not any(tag.endswith("goog_in21k_ft_in1k") for tag in rows)
