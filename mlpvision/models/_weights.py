@@ -2,21 +2,25 @@
 
 Nothing here unpickles arbitrary objects: ``torch.load`` runs with ``weights_only=True`` and allows one class
 besides tensors and plain values, ``argparse.Namespace``, which the authors' training scripts store under
-``args``. A file that is not a readable checkpoint (empty, truncated, a web page, a bad header, a pickled object)
-raises ``UnreadableCheckpointError`` with one line naming the file and what is wrong with it. A checkpoint that
-does not fit the model raises ``CheckpointMismatchError`` listing the missing, unexpected and mis-shaped keys:
-there is no silent partial load.
+``args``; a yacs config (RepMLP's and AS-MLP's scripts store one under ``config``) is read by an unpickler that
+builds only these (``_ConfigUnpickler``). A file that is not a readable checkpoint (empty, truncated, a web page,
+a bad header, a pickled object) raises ``UnreadableCheckpointError`` with one line naming the file and what is
+wrong with it. A checkpoint that does not fit the model raises ``CheckpointMismatchError`` listing the missing,
+unexpected and mis-shaped keys: there is no silent partial load.
 """
 
 import argparse
+import collections
 import dataclasses
 import json
 import logging
 import math
 import os
+import pickle
 import re
 import struct
 import tempfile
+import types
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -40,6 +44,7 @@ _NESTED_KEYS = ("model", "state_dict", "state_dict_ema", "model_ema", "ema")
 # What a checkpoint may hold besides tensors and plain values: the argparse.Namespace of the authors' arguments
 # (deit, CycleMLP, SPACH main.py save ``'args': args``; timm's train.py, used by ViP and DynaMixer, too).
 _ALLOWED_GLOBALS = [argparse.Namespace]
+_ALLOWED = "argparse.Namespace and yacs configs"  # the latter read by _ConfigUnpickler, see YacsConfig
 
 
 class CheckpointMismatchError(ValueError):
@@ -203,7 +208,7 @@ def _unreadable(path: Path, error: BaseException, kind: str) -> UnreadableCheckp
     if refused:
         return UnreadableCheckpointError(
             f"{path} holds a pickled {refused.group(1)} object, which is refused because unpickling it could run "
-            f"code (a checkpoint may hold tensors, plain values and argparse.Namespace)"
+            f"code (a checkpoint may hold tensors, plain values, {_ALLOWED})"
         )
     if "allow_pickle" in text:
         what = "object arrays" if "Object arrays" in text else "pickled data"
@@ -218,19 +223,64 @@ def _unreadable(path: Path, error: BaseException, kind: str) -> UnreadableCheckp
         cause = f" ({causes[0]})" if causes else ""
         return UnreadableCheckpointError(
             f"{path} holds pickled data that the safe loader refuses{cause}; a checkpoint may hold tensors, plain "
-            f"values and argparse.Namespace"
+            f"values, {_ALLOWED}"
         )
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
     return UnreadableCheckpointError(f"{path} cannot be read as {kind}: {first_line}")
 
 
+class YacsConfig(dict):
+    """What a pickled yacs ``CfgNode`` becomes here: its keys and values in a plain ``dict`` subclass.
+
+    The Swin-descended training scripts (RepMLP main_repmlp.py via utils.py:65-70 and :82-87, AS-MLP main.py) save
+    their yacs ``config`` beside the weights. ``torch.load(weights_only=True)`` cannot build a ``dict`` subclass, so
+    such a file is read by ``_ConfigUnpickler``, which maps ``yacs.config.CfgNode`` to this class and nothing of
+    yacs is imported or run.
+    """
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)  # yacs's flags (__immutable__, __new_allowed__, ...) as plain attributes
+
+
+class _ConfigUnpickler(pickle.Unpickler):
+    """An unpickler that builds tensors, plain containers, ``argparse.Namespace`` and yacs configs, and refuses
+    every other global: a pickle can only call what ``find_class`` hands it, so nothing in the file runs code.
+
+    torch.load wraps it: storages are resolved by torch before ``find_class``, tensors by ``persistent_load``.
+    """
+
+    _GLOBALS: dict[tuple[str, str], Any] = {
+        ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+        ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("argparse", "Namespace"): argparse.Namespace,
+        ("builtins", "set"): set, ("__builtin__", "set"): set,
+        ("builtins", "frozenset"): frozenset, ("__builtin__", "frozenset"): frozenset,
+        ("yacs.config", "CfgNode"): YacsConfig,
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._GLOBALS[module, name]
+        except KeyError:
+            raise pickle.UnpicklingError(f"GLOBAL {module}.{name} is not allowed") from None
+
+
 def _torch_load(path: Path) -> Any:
-    """``torch.load(weights_only=True)`` allowing ``argparse.Namespace`` besides tensors and plain values."""
-    if hasattr(torch.serialization, "safe_globals"):  # torch >= 2.5: scoped to this call
-        with torch.serialization.safe_globals(_ALLOWED_GLOBALS):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    torch.serialization.add_safe_globals(_ALLOWED_GLOBALS)  # torch 2.4: process-wide, the same single class
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """``torch.load(weights_only=True)`` allowing ``argparse.Namespace`` besides tensors and plain values; a file
+    that holds a yacs config (which the safe loader cannot build) is read again by ``_ConfigUnpickler``."""
+    try:
+        if hasattr(torch.serialization, "safe_globals"):  # torch >= 2.5: scoped to this call
+            with torch.serialization.safe_globals(_ALLOWED_GLOBALS):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        torch.serialization.add_safe_globals(_ALLOWED_GLOBALS)  # torch 2.4: process-wide, the same single class
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "yacs.config.CfgNode" not in str(error):
+            raise
+    restricted = types.SimpleNamespace(__name__="mlpvision_restricted_pickle", Unpickler=_ConfigUnpickler,
+                                       load=lambda file, **kwargs: _ConfigUnpickler(file, **kwargs).load())
+    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=restricted)
 
 
 def _unnest(loaded: Any, path: Path, weights_key: str | None) -> Mapping:

@@ -17,8 +17,9 @@ The code's ``drop_rate`` (dropout after the stem and inside the MLPs, 0 in every
 the classifier with a zero bias, PyTorch's defaults for the convolutions and norms.
 
 Checkpoints: ours; the authors' layout (``patch_embed``, ``layers.{s}.blocks.{j}.axial_shift.conv1`` …,
-``layers.{s}.downsample``), bare or nested under ``model`` as their ``save_checkpoint`` writes it (it also pickles
-the yacs ``config``; since nothing is unpickled, such a file is refused: re-save its ``model`` entry). Released
+``layers.{s}.downsample``), bare or nested under ``model`` as their ``save_checkpoint`` writes it (utils.py:41-46,
+with the optimizer, scheduler and yacs ``config``, read without running code); ``model`` is what their evaluation
+loads (utils.py:20). Released
 weights: the authors' README links OneDrive pages, which give no direct download, so each cfg says how to fetch the
 file by hand; the weights are the authors', not trained by us.
 """

@@ -20,8 +20,8 @@ released training-form files and those saved after ``locality_injection()`` (the
 inference-form checkpoint is recognised by its ``fc3.bias`` keys: ``checkpoint_filter_fn`` then re-parameterises
 the freshly built model before the strict load, so the loaded model is in inference form. The released files are
 evaluated as the authors' test.py does: resized to the input size with no crop, bilinear (see the cfgs). A full
-training checkpoint of their main_repmlp.py stores its yacs ``config`` object, which is refused (only
-``argparse.Namespace`` is allowed); its ``model`` weights load once saved on their own.
+training checkpoint of their main_repmlp.py (utils.py:82-87: ``model``, optimizer, scheduler, ``ema``, the yacs
+``config``) loads its ``model`` weights, read without running code.
 """
 
 import re

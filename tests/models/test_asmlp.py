@@ -62,16 +62,16 @@ def _golden_input() -> torch.Tensor:
     return (torch.sin(0.61 * k) * torch.cos(0.0037 * k)).reshape(2, 3, 64, 96).float()
 
 
-def _official_training_checkpoint(state: dict, path) -> None:
-    """What the authors' ``utils.save_checkpoint`` writes (``config``, a yacs node, aside: see the test below)."""
+def _official_training_checkpoint(state: dict, path, config: dict | None = None) -> None:
+    """What the authors' ``utils.save_checkpoint`` writes (utils.py:41-48), ``config`` being their yacs node."""
     params = [torch.nn.Parameter(value.clone()) for value in state.values() if value.is_floating_point()]
     optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.05)
     sum(p.square().sum() for p in params).backward()
     optimizer.step()
     scheduler = CosineLRScheduler(optimizer, t_initial=300, warmup_t=20, t_in_epochs=False)
-    torch.save({"model": state, "optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
-                "max_accuracy": 81.3, "epoch": 299, "amp": {"loss_scaler0": {"loss_scale": 65536.0, "unskipped": 0}}},
-               path)
+    checkpoint = {"model": state, "optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
+                  "max_accuracy": 81.3, "epoch": 299, "amp": {"loss_scaler0": {"loss_scale": 65536.0, "unskipped": 0}}}
+    torch.save(checkpoint | ({"config": config} if config is not None else {}), path)
 
 
 def test_official_layout_has_the_authors_keys_and_shapes():
@@ -89,22 +89,26 @@ def test_official_layout_has_the_authors_keys_and_shapes():
     assert official["head.weight"].shape == (1000, 768)
 
 
-def test_authors_training_checkpoint_gives_the_authors_logits(tmp_path):
+def _filled_official_state() -> dict:
     with torch.device("meta"):
         official = _to_official(timm.create_model("mlpv_asmlp_t", num_classes=5, **TINY_KWARGS).state_dict())
     official = {key: torch.empty(value.shape) for key, value in official.items()}
     _fill_(official)
-    _official_training_checkpoint(official, tmp_path / "asmlp_tiny_patch4_shift5_224.pth")
+    return official
+
+
+def test_authors_training_checkpoint_gives_the_authors_logits(tmp_path):
+    _official_training_checkpoint(_filled_official_state(), tmp_path / "asmlp_tiny_patch4_shift5_224.pth")
     model = load_file("mlpv_asmlp_t", tmp_path / "asmlp_tiny_patch4_shift5_224.pth", num_classes=5, **TINY_KWARGS)
     with torch.no_grad():
         logits = model(_golden_input())
     torch.testing.assert_close(logits, torch.tensor(GOLDEN_LOGITS), rtol=0, atol=2e-6)
 
 
-def test_a_checkpoint_with_the_pickled_yacs_config_is_refused_without_running_it(tmp_path, monkeypatch):
-    """The authors' script also pickles its yacs ``config``. Loading never unpickles objects, so such a file is
-    refused even where the class is importable, and none of its code runs (its ``model`` entry, re-saved alone,
-    loads as above)."""
+def test_a_checkpoint_with_the_pickled_yacs_config_loads_without_running_yacs(tmp_path, monkeypatch):
+    """The authors' script also pickles its yacs ``config``. The file loads (its ``model``, the authors' logits),
+    and none of the config class's code runs, even where the class is importable: a tripwire ``CfgNode`` records
+    every item set on it."""
     ran = []
 
     class CfgNode(dict):
@@ -117,12 +121,14 @@ def test_a_checkpoint_with_the_pickled_yacs_config_is_refused_without_running_it
     module.CfgNode = CfgNode
     monkeypatch.setitem(sys.modules, "yacs", types.ModuleType("yacs"))
     monkeypatch.setitem(sys.modules, "yacs.config", module)
-    state = _to_official(tiny_model("mlpv_asmlp_t").state_dict())
-    torch.save({"model": state, "config": CfgNode(MODEL="asmlp")}, tmp_path / "full.pth")
+    config = CfgNode(MODEL=CfgNode(TYPE="as_mlp", NAME="asmlp_tiny_patch4_shift5_224"), OUTPUT="output")
+    _official_training_checkpoint(_filled_official_state(), tmp_path / "ckpt_epoch_299.pth", config)
     ran.clear()
-    with pytest.raises(ValueError, match="full.pth holds a pickled yacs.config.CfgNode object, which is refused"):
-        load_file("mlpv_asmlp_t", tmp_path / "full.pth", **TINY_KWARGS, num_classes=10)
+    model = load_file("mlpv_asmlp_t", tmp_path / "ckpt_epoch_299.pth", num_classes=5, **TINY_KWARGS)
     assert ran == []
+    with torch.no_grad():
+        logits = model(_golden_input())
+    torch.testing.assert_close(logits, torch.tensor(GOLDEN_LOGITS), rtol=0, atol=2e-6)
 
 
 def test_any_multiple_of_32_non_square_included():

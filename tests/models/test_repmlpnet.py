@@ -6,6 +6,8 @@ import re
 import pytest
 import timm
 import torch
+from timm.scheduler import CosineLRScheduler
+from yacs.config import CfgNode
 
 from mlpvision.complexity import count_parameters
 from mlpvision.layers.rep_mlp import RepMlp
@@ -95,6 +97,43 @@ def test_official_training_form_checkpoint(tmp_path):
     torch.save(_to_official(model.state_dict()), tmp_path / "RepMLPNet-T224-train-acc76.62.pth")
     loaded = load_file("mlpv_repmlpnet_t224", tmp_path / "RepMLPNet-T224-train-acc76.62.pth", **TINY)
     assert not any(m.deployed for m in loaded.modules() if isinstance(m, RepMlp))
+    assert torch.equal(noise_logits(loaded), noise_logits(model))
+
+
+def _repmlp_config() -> CfgNode:
+    """The yacs config main_repmlp.py trains with: config.py's defaults (a subset), cloned and frozen as
+    ``get_config`` returns it."""
+    defaults = CfgNode()
+    defaults.DATA = CfgNode()
+    defaults.DATA.BATCH_SIZE, defaults.DATA.IMG_SIZE, defaults.DATA.INTERPOLATION = 128, 224, "bilinear"
+    defaults.MODEL = CfgNode()
+    defaults.MODEL.ARCH, defaults.MODEL.NUM_CLASSES, defaults.MODEL.LABEL_SMOOTHING = "RepMLPNet-T224", 1000, 0.1
+    defaults.TRAIN = CfgNode()
+    defaults.TRAIN.EPOCHS, defaults.TRAIN.WARMUP_EPOCHS, defaults.TRAIN.BASE_LR = 100, 10, 1e-3
+    defaults.TRAIN.CLIP_GRAD, defaults.TRAIN.OPTIMIZER = 5.0, CfgNode(dict(NAME="adamw", BETAS=(0.9, 0.999)))
+    defaults.TEST = CfgNode(dict(CROP=False))
+    defaults.AMP_OPT_LEVEL, defaults.OUTPUT, defaults.TAG = "O0", "output/RepMLPNet-T224", "default"
+    config = defaults.clone()
+    config.defrost()
+    config.MODEL.NUM_CLASSES = 10
+    config.freeze()
+    return config
+
+
+def test_authors_training_checkpoint_with_its_yacs_config_loads_the_model_not_the_ema(tmp_path):
+    """main_repmlp.py's save_checkpoint (utils.py:82-91) writes the weights, a real optimizer's and scheduler's state,
+    an EMA and the yacs config; the authors' evaluation (utils.py:58-59) reads ``model``."""
+    model = _random_model()
+    official = _to_official(model.state_dict())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+    model(torch.randn(2, 3, 64, 64)).sum().backward()
+    optimizer.step()
+    scheduler = CosineLRScheduler(optimizer, t_initial=100, warmup_t=10, t_in_epochs=False)
+    ema = {key: value + 1.0 if value.is_floating_point() else value for key, value in official.items()}
+    torch.save({"model": official, "optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
+                "max_accuracy": 76.62, "epoch": 99, "config": _repmlp_config(), "ema": ema},
+               tmp_path / "best_ckpt.pth")
+    loaded = load_file("mlpv_repmlpnet_t224", tmp_path / "best_ckpt.pth", **TINY)
     assert torch.equal(noise_logits(loaded), noise_logits(model))
 
 

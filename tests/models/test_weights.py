@@ -19,6 +19,7 @@ import timm.scheduler
 import timm.utils
 import torch
 from timm.models.mlp_mixer import Affine, MlpMixer, ResBlock, SpatialGatingBlock
+from yacs.config import CfgNode
 
 from mlpvision.models import CheckpointMismatchError, UnreadableCheckpointError, save_weights
 
@@ -189,6 +190,22 @@ def test_pickled_objects_are_not_executed(tmp_path):
             return (os.system, (f"touch {marker}",))
 
     torch.save({"model": Payload(), "args": argparse.Namespace(lr=1e-3)}, tmp_path / "evil.pth")
+    with pytest.raises(UnreadableCheckpointError, match=r"evil\.pth holds a pickled posix\.system object, which is "
+                                                        r"refused because unpickling it could run code"):
+        load_file("mlpv_mixer_s16", tmp_path / "evil.pth", depth=2, embed_dim=32, img_size=64, num_classes=10)
+    assert not marker.exists()
+
+
+def test_pickled_objects_beside_a_yacs_config_are_not_executed(tmp_path):
+    """A file with a yacs config is read by the restricted unpickler: a ``__reduce__`` payload is refused there too."""
+    marker = tmp_path / "executed"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    config = CfgNode(dict(MODEL=CfgNode(dict(NAME="mixer"))))
+    torch.save({"config": config, "model": {"extra": Payload()}}, tmp_path / "evil.pth")
     with pytest.raises(UnreadableCheckpointError, match=r"evil\.pth holds a pickled posix\.system object, which is "
                                                         r"refused because unpickling it could run code"):
         load_file("mlpv_mixer_s16", tmp_path / "evil.pth", depth=2, embed_dim=32, img_size=64, num_classes=10)
