@@ -7,7 +7,7 @@ import timm
 import torch
 
 from .complexity import count_gmacs, count_parameters
-from .models import PREFIX, family_of, list_models
+from .models import family_of, list_models
 from .models._weights import weight_info
 
 
@@ -25,6 +25,17 @@ class ModelRow:
     top1: tuple[float | None, ...]  # the top-1 each tag's source reports, beside pretrained_tags
 
 
+def released_tags(name: str) -> list[str]:
+    """``name``'s tags with a released file: one ``pretrained=True`` downloads, or one released where only a person
+    can fetch it (its ``page``; an ``.untrained`` tag has no file, whatever page it cites)."""
+    tags = []
+    for tag, cfg in sorted(timm.models.get_arch_pretrained_cfgs(name).items()):
+        info = weight_info(tag)
+        if cfg.has_weights or (info and info.page and not tag.endswith(".untrained")):
+            tags.append(tag)
+    return tags
+
+
 def model_rows(pattern: str = "*") -> list[ModelRow]:
     """Rows for every mlpvision name matching ``pattern`` (``list_models``' rule); sizes counted on the meta device
     (no memory, no time)."""
@@ -34,7 +45,7 @@ def model_rows(pattern: str = "*") -> list[ModelRow]:
             model = timm.create_model(name)
         cfg = model.pretrained_cfg
         size = cfg["input_size"][-1]
-        tagged = timm.list_pretrained(f"{name}.*")
+        tagged = released_tags(name)
         tags = tuple(tag.split(".", 1)[1] for tag in tagged)
         infos = [weight_info(tag) for tag in tagged]
         rows.append(ModelRow(
@@ -115,12 +126,10 @@ def weight_rows(pattern: str = "*") -> list[WeightRow]:
     """Rows for every released weight of the mlpvision names matching ``pattern`` (``list_models``' rule;
     ``.untrained`` tags skipped)."""
     rows = []
-    for tag in (tag for name in list_models(pattern) for tag in timm.list_pretrained(f"{name}.*")):
+    for tag in (tag for name in list_models(pattern) for tag in released_tags(name)):
         cfg = timm.models.get_pretrained_cfg(tag)
-        if not tag.startswith(PREFIX) or not cfg.has_weights:
-            continue
         info = weight_info(tag)
-        source, file = _source(cfg)
+        source, file = _source(cfg) if cfg.has_weights else (f"{info.page} (by hand)", "–")
         rows.append(WeightRow(
             tag=tag, source=source, file=file, license=cfg.license or "", preprocessing=preprocessing(cfg),
             top1=info.top1 if info else None, top1_source=info.top1_source if info else "",

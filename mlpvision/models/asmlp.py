@@ -37,7 +37,7 @@ from ..layers.blocks import MetaFormerBlock
 from ..layers.conv_embed import ConvEmbed
 from ._backbone import MlpBackbone, MlpStage
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
-from ._weights import StateDict
+from ._weights import StateDict, register_weights
 
 
 class PatchMerging(nn.Module):
@@ -181,24 +181,27 @@ def _create_asmlp(variant: str, pretrained: bool, variant_args: dict, **kwargs) 
     return build_model(AsMlp, variant, pretrained, default_out_indices=(0, 1, 2, 3), **{**variant_args, **kwargs})
 
 
-def _cfg(variant: str, paper_name: str, config: str) -> dict:
-    """The authors' ImageNet-1k weights, which ``pretrained=True`` cannot fetch (``_fetch_by_hand``); eval as their
-    ``data/build.py``: resize to 256/224 of the size, centre crop, bicubic."""
+def _cfg(variant: str, paper_name: str, config: str, top1: float, readme_line: int) -> dict:
+    """The authors' ImageNet-1k weights, which ``pretrained=True`` cannot fetch (``_fetch_by_hand``); evaluated as
+    their ``main.py --eval --resume``: ``checkpoint['model']`` (utils.py:20), resized to 256/224 of the size, centre
+    crop, bicubic (data/build.py:112-119; config.py:24 bicubic, :136 TEST.CROP True)."""
     count_source = f"official AS_MLP {config}"
     return model_cfg(
         paper_name=paper_name, arxiv="2107.08391", code_url="https://github.com/svip-lab/AS-MLP", license="mit",
         count_source=count_source, mean_std=IMAGENET_MEAN_STD, crop_pct=0.875, fixed_input_size=False,
-        feature_stride=32,
+        feature_stride=32, weights_key="model", weights_key_source="AS-MLP utils.py:20 (load_checkpoint, main.py:119)",
+        preprocessing_source="AS-MLP data/build.py:112-119 (Resize(int(256/224*224)) bicubic, CenterCrop 224)",
+        top1=top1, top1_source=f"AS-MLP README.md:{readme_line}", page=_RELEASES[variant][0],
         notes=(f"parameter count source: {count_source}",
                "weights: the authors' (ImageNet-1k), not trained by us; " + _fetch_by_hand(variant)),
     )
 
 
-default_cfgs = generate_default_cfgs({
-    "mlpv_asmlp_t.official_in1k": _cfg("mlpv_asmlp_t", "AS-MLP-T", "as_tiny_patch4_shift5_224"),
-    "mlpv_asmlp_s.official_in1k": _cfg("mlpv_asmlp_s", "AS-MLP-S", "as_small_patch4_shift5_224"),
-    "mlpv_asmlp_b.official_in1k": _cfg("mlpv_asmlp_b", "AS-MLP-B", "as_base_patch4_shift5_224"),
-})
+default_cfgs = generate_default_cfgs(register_weights({
+    "mlpv_asmlp_t.official_in1k": _cfg("mlpv_asmlp_t", "AS-MLP-T", "as_tiny_patch4_shift5_224", 81.3, 11),
+    "mlpv_asmlp_s.official_in1k": _cfg("mlpv_asmlp_s", "AS-MLP-S", "as_small_patch4_shift5_224", 83.1, 12),
+    "mlpv_asmlp_b.official_in1k": _cfg("mlpv_asmlp_b", "AS-MLP-B", "as_base_patch4_shift5_224", 83.3, 13),
+}))
 
 
 def _stage_dims(dim: int) -> tuple[int, ...]:

@@ -17,7 +17,8 @@ def test_every_released_weight_is_listed_with_its_provenance(capsys):
     assert main(["models", "--weights", "--json"]) == 0
     rows = {row["tag"]: row for row in json.loads(capsys.readouterr().out)}
     released = {tag for tag in timm.list_pretrained("mlpv_*") if timm.models.get_pretrained_cfg(tag).has_weights}
-    assert set(rows) == released
+    by_hand = {f"mlpv_asmlp_{size}.official_in1k" for size in "tsb"}  # OneDrive pages: no download, still released
+    assert set(rows) == released | by_hand
     for tag, row in rows.items():
         for field in ("source", "file", "license", "preprocessing", "top1_source", "preprocessing_source", "page"):
             assert row[field], f"{tag}: no {field}"
@@ -41,6 +42,12 @@ def test_rows_say_what_the_authors_evaluate():
         "mlpv_mixer_s16.gsam_in1k": 75.0, "mlpv_mixer_s32.gsam_in1k": 68.6, "mlpv_mixer_b32.gsam_in1k": 73.6,
         "mlpv_mixer_b32.sam_in1k": 72.4}
     assert "Table 1" in gsam.top1_source
+    asmlp = rows["mlpv_asmlp_t.official_in1k"]  # released on a OneDrive page: listed, fetched by hand
+    assert (asmlp.top1, asmlp.weights_key, asmlp.file) == (81.3, "model", "–")
+    assert asmlp.source == f"{asmlp.page} (by hand)"
+    assert asmlp.page.startswith("https://shanghaitecheducn-my.")
+    assert "data/build.py:112-119" in asmlp.preprocessing_source
+    assert not any(tag.endswith(".untrained") for tag in rows)  # FF-only large cites a page but released no file
     assert rows["mlpv_vip_s7.in1k"].page == "https://drive.google.com/file/d/1cX6eauDrsGsLSZnqsX7cl0oiKX8Dzv5z/view"
     assert WEIGHT_INFO["mlpv_dynamixer_s.untrained"].weights_key == "state_dict_ema"
     assert not any(tag.endswith("goog_in21k_ft_in1k") for tag in rows)
