@@ -4,6 +4,8 @@ import math
 from typing import Literal
 
 import torch
+import torch.fx
+from timm.layers import register_notrace_function
 from torch import nn
 
 from .token_mixer import Grid, TokenMixer, resize_token_axis
@@ -34,6 +36,7 @@ def circulant_mix_dense(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return mixed.reshape(groups, tokens, batch, channels // groups).permute(2, 1, 3, 0).reshape(x.shape)
 
 
+@register_notrace_function  # timm's FX feature extraction
 def circulant_mix_fft(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """CCS Eq. 8 on (B, N, C) tokens: ``irfft(rfft(x) · conj(rfft(w)))`` along the tokens (channel c → group c mod G).
 
@@ -48,6 +51,9 @@ def circulant_mix_fft(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     kernel = torch.fft.rfft(weight.to(compute_dtype), dim=1).conj()  # [G, N//2 + 1]
     kernel = kernel.t().repeat(1, channels // groups)  # [N//2 + 1, C]: column c holds group c mod G
     return torch.fft.irfft(spectrum * kernel, n=x.shape[1], dim=1).to(x.dtype)
+
+
+torch.fx.wrap("circulant_mix_fft")  # a leaf of traced graphs: it picks its compute dtype from the input's
 
 
 class CirculantChannelSpecific(TokenMixer, name="circulant"):

@@ -62,7 +62,7 @@ class SparseMlpBlock(nn.Module):
         self.smlp_act = nn.GELU()
         self.token_mixer = SparseMlp(dim, grid_size)
         self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.mlp_norm = nn.LayerNorm(dim)
+        self.channel_norm = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(mlp_ratio * dim))
         self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
@@ -70,7 +70,7 @@ class SparseMlpBlock(nn.Module):
         local = self.dwconv(self.dwconv_act(self.dwconv_norm(x)))
         x = x + self.drop_path1(self.token_mixer(self.smlp_act(self.smlp_norm(local))))
         channels_last = x.permute(0, 2, 3, 1)
-        return x + self.drop_path2(self.mlp(self.mlp_norm(channels_last)).permute(0, 3, 1, 2))
+        return x + self.drop_path2(self.mlp(self.channel_norm(channels_last)).permute(0, 3, 1, 2))
 
 
 def smlpnet_conv(in_dim: int, out_dim: int, stride: int) -> ConvEmbed:
@@ -88,7 +88,7 @@ _SPACH_BLOCK_MODULES = {
     "token_mix.1.proj_h": "token_mixer.mix_width",
     "token_mix.1.proh_w": "token_mixer.mix_height",
     "token_mix.1.fuse": "token_mixer.fusion",
-    "channel_mix.1": "mlp_norm",
+    "channel_mix.1": "channel_norm",
     "channel_mix.2.net.0": "mlp.fc1",
     "channel_mix.2.net.3": "mlp.fc2",
 }
@@ -123,10 +123,12 @@ def convert_spach_layout(state: StateDict, depths: list[int]) -> StateDict:
 
 
 def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
-    """SPACH layout (sentinel: ``token_mix.`` keys) → ours; ours passes unchanged."""
+    """SPACH layout (sentinel: ``token_mix.`` keys) → ours; ours passes unchanged, and our earlier name of the channel
+    norm (``mlp_norm``: torchvision's FX tracer misreads it beside ``mlp`` as ``mlp`` + a suffix) becomes
+    ``channel_norm``."""
     if any(key.startswith("token_mix.") for key in state):
         return convert_spach_layout(state, [len(stage.blocks) for stage in model.stages])
-    return state
+    return {key.replace(".mlp_norm.", ".channel_norm."): value for key, value in state.items()}
 
 
 # ---- the model --------------------------------------------------------------------------------------------

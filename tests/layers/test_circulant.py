@@ -100,3 +100,13 @@ def test_spatial_agnostic_under_a_circular_token_shift():
     shifted = x.reshape(1, 16, 8).roll(3, dims=1).reshape(1, 4, 4, 8)
     expected = mixer(x).reshape(1, 16, 8).roll(3, dims=1).reshape(1, 4, 4, 8)
     torch.testing.assert_close(mixer(shifted), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_fft_path_traces_as_one_leaf(dtype):
+    """FX cannot branch on the input's dtype, so the FFT mix is a leaf of traced graphs (timm's and plain FX)."""
+    mixer = CirculantChannelSpecific(16, (14, 14), groups=4, impl="fft").to(dtype)
+    traced = torch.fx.symbolic_trace(mixer)
+    assert circulant_mix_fft in [node.target for node in traced.graph.nodes if node.op == "call_function"]
+    x = torch.randn(2, 14, 14, 16, dtype=dtype)
+    assert torch.equal(traced(x), mixer(x))

@@ -176,14 +176,7 @@ def test_torch_fx_traces_the_forward_and_keeps_the_input_checks(name):
         traced(torch.randn(1, 3, x.shape[2] + 1, x.shape[3]))
 
 
-# torchvision's NodePathTracer reads the sibling modules `mlp` and `mlp_norm` of sMLPNet's block as `mlp` + a
-# numeric suffix and fails on int("_norm..."); renaming the module changes the checkpoint keys, so it is left open
-FX_EXTRACTION = [pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=ValueError, reason="torchvision "
-                              "NodePathTracer: sibling names mlp / mlp_norm")) if "smlpnet" in name else name
-                 for name in FAMILY_REPRESENTATIVES]
-
-
-@pytest.mark.parametrize("name", FX_EXTRACTION)
+@pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
 def test_fx_feature_extraction_runs_forward_and_backward(name):
     """torchvision's ``create_feature_extractor`` with timm's leaves, as timm's ``test_model_*_fx`` drive it."""
     model = randomize_(tiny_model(name))

@@ -36,7 +36,7 @@ _TO_SPACH = {
     "token_mixer.mix_width": "token_mix.{k}.1.proj_h",
     "token_mixer.mix_height": "token_mix.{k}.1.proh_w",
     "token_mixer.fusion": "token_mix.{k}.1.fuse",
-    "mlp_norm": "channel_mix.{k}.1",
+    "channel_norm": "channel_mix.{k}.1",
     "mlp.fc1": "channel_mix.{k}.2.net.0",
     "mlp.fc2": "channel_mix.{k}.2.net.3",
 }
@@ -100,6 +100,16 @@ def test_own_checkpoint_passes_the_filter_unchanged(tmp_path):
     model = randomize_statistics_(_tiny("mlpv_smlpnet_s"))
     save_weights(model, tmp_path / "w.safetensors")
     loaded = load_file("mlpv_smlpnet_s", tmp_path / "w.safetensors", **TINY)
+    assert torch.equal(noise_logits(loaded), noise_logits(model))
+
+
+def test_own_checkpoint_of_the_earlier_key_names_loads(tmp_path):
+    """Checkpoints saved before the channel norm was renamed (``mlp_norm`` → ``channel_norm``) keep loading."""
+    model = randomize_statistics_(_tiny("mlpv_smlpnet_t"))
+    old = {key.replace(".channel_norm.", ".mlp_norm."): value for key, value in model.state_dict().items()}
+    assert any(".mlp_norm." in key for key in old)
+    torch.save(old, tmp_path / "old.pth")
+    loaded = load_file("mlpv_smlpnet_t", tmp_path / "old.pth", **TINY)
     assert torch.equal(noise_logits(loaded), noise_logits(model))
 
 
