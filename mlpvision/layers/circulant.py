@@ -87,23 +87,24 @@ class CirculantChannelSpecific(TokenMixer, name="circulant"):
         self.grid_size = tuple(grid_size)
         self.groups = groups
         self.impl: CirculantImpl = impl
+        self.dense_below_tokens = DENSE_BELOW_TOKENS  # an attribute: TorchScript reads no module globals
         self.weight = nn.Parameter(torch.empty(groups, tokens))
         bound = 1 / math.sqrt(tokens)
         nn.init.uniform_(self.weight, -bound, bound)
 
-    def resolved_impl(self, tokens: int) -> Literal["fft", "dense"]:
+    def resolved_impl(self, tokens: int) -> str:
         """The implementation ``forward`` uses for this many tokens."""
         if self.impl != "auto":
             return self.impl
-        return "dense" if tokens < DENSE_BELOW_TOKENS else "fft"
+        return "dense" if tokens < self.dense_below_tokens else "fft"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         tokens = x.reshape(shape[0], -1, shape[-1])
         # the token count from the grid, a constant: a traced graph (torch.fx) keeps the choice made here
-        mix = circulant_mix_dense if self.resolved_impl(self.grid_size[0] * self.grid_size[1]) == "dense" else (
-            circulant_mix_fft)
-        return mix(tokens, self.weight).reshape(shape)
+        if self.resolved_impl(self.grid_size[0] * self.grid_size[1]) == "dense":
+            return circulant_mix_dense(tokens, self.weight).reshape(shape)
+        return circulant_mix_fft(tokens, self.weight).reshape(shape)
 
     def token_count(self, state: dict[str, torch.Tensor]) -> int | None:
         return state["weight"].shape[1]

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import deform_conv2d
 
-from .split_attention import branch_reweighting_mlp, split_attention
+from .split_attention import SplitAttention
 from .token_mixer import Grid, TokenMixer
 
 CycleImpl = Literal["shift", "deform"]
@@ -104,13 +104,14 @@ class CycleMixer(TokenMixer, name="cycle_mlp"):
 
     impls = ("shift", "deform")
     export_impl = "shift"  # ONNX has no deform_conv2d
+    __jit_unused_properties__ = ["impl"]  # TorchScript: forward reads the Cycle FCs' own
 
     def __init__(self, dim: int, grid_size: Grid | None = None, impl: CycleImpl = "shift") -> None:
         super().__init__()
         self.mlp_c = nn.Linear(dim, dim, bias=False)
         self.sfc_h = CycleFC(dim, dim, (1, 3), impl)
         self.sfc_w = CycleFC(dim, dim, (3, 1), impl)
-        self.reweight = branch_reweighting_mlp(dim)
+        self.reweight = SplitAttention(dim)
         self.proj = nn.Linear(dim, dim)
 
     @property
@@ -122,4 +123,4 @@ class CycleMixer(TokenMixer, name="cycle_mlp"):
         self.sfc_h.impl = self.sfc_w.impl = impl
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(split_attention([self.sfc_h(x), self.sfc_w(x), self.mlp_c(x)], self.reweight))
+        return self.proj(self.reweight.combine([self.sfc_h(x), self.sfc_w(x), self.mlp_c(x)]))

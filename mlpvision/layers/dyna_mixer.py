@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from .split_attention import branch_reweighting_mlp, split_attention
+from .split_attention import SplitAttention
 from .token_mixer import Grid, TokenMixer, resize_token_axis
 
 
@@ -81,7 +81,7 @@ class DynaMixer(TokenMixer, name="dyna_mixer"):
         self.mix_h = DynaMixerOperation(dim, self.grid_size[0], num_heads, reduced_dim)
         self.mix_w = DynaMixerOperation(dim, self.grid_size[1], num_heads, reduced_dim)
         self.mlp_c = nn.Linear(dim, dim, bias=False)
-        self.reweight = branch_reweighting_mlp(dim)
+        self.reweight = SplitAttention(dim)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,7 +89,7 @@ class DynaMixer(TokenMixer, name="dyna_mixer"):
         columns = x.transpose(1, 2).reshape(batch * width, height, channels)
         h = self.mix_h(columns).reshape(batch, width, height, channels).transpose(1, 2)
         w = self.mix_w(x.reshape(batch * height, width, channels)).reshape(x.shape)
-        return self.proj(split_attention([h, w, self.mlp_c(x)], self.reweight))
+        return self.proj(self.reweight.combine([h, w, self.mlp_c(x)]))
 
     def token_count(self, state: dict[str, torch.Tensor]) -> int:
         return math.isqrt(state["mix_h.generate.bias"].numel()) * math.isqrt(state["mix_w.generate.bias"].numel())

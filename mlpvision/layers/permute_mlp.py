@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from .split_attention import branch_reweighting_mlp, split_attention
+from .split_attention import SplitAttention
 from .token_mixer import Grid, TokenMixer, resize_token_axis
 
 
@@ -36,7 +36,7 @@ class WeightedPermuteMlp(TokenMixer, name="weighted_permute_mlp"):
         self.mlp_h = nn.Linear(height * self.segment_size, height * self.segment_size, bias=False)
         self.mlp_w = nn.Linear(width * self.segment_size, width * self.segment_size, bias=False)
         self.mlp_c = nn.Linear(dim, dim, bias=False)
-        self.reweight = branch_reweighting_mlp(dim)
+        self.reweight = SplitAttention(dim)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -50,7 +50,7 @@ class WeightedPermuteMlp(TokenMixer, name="weighted_permute_mlp"):
         w = split.permute(0, 1, 3, 2, 4).reshape(batch, height, segments, width * size)
         w = self.mlp_w(w).reshape(batch, height, segments, width, size).permute(0, 1, 3, 2, 4)
         c = self.mlp_c(x)
-        mixed = split_attention([h.reshape(x.shape), w.reshape(x.shape), c], self.reweight)
+        mixed = self.reweight.combine([h.reshape(x.shape), w.reshape(x.shape), c])
         return self.proj(mixed)
 
     def token_count(self, state: dict[str, torch.Tensor]) -> int:

@@ -111,9 +111,10 @@ class RepMlp(TokenMixer, name="rep_mlp"):
         return self.fc3.bias is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_map_size(x, self.grid_size)
+        if not torch.jit.is_scripting():  # a scripted model leaves the size error to the reshape
+            check_map_size(x, self.grid_size)
         gate = self.global_perceptron(x)
-        groups = x.reshape(-1, self.share_sets, *self.grid_size)  # (n·c/s, s, h, w)
+        groups = x.reshape(-1, self.share_sets, self.grid_size[0], self.grid_size[1])  # (n·c/s, s, h, w)
         out = self.fc3(groups.reshape(groups.shape[0], -1, 1, 1)).reshape(groups.shape)
         out = self.fc3_norm(out)
         local = None

@@ -16,6 +16,7 @@ import torch
 import torch.fx
 from timm.layers import PatchEmbed, register_notrace_function, to_2tuple
 from timm.models._features import feature_take_indices
+from timm.models._manipulate import checkpoint_seq
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -91,6 +92,9 @@ class MlpStage(nn.Module):
         self.downsample = downsample if downsample is not None else nn.Identity()
         self.blocks = nn.Sequential(*blocks)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.downsample(x))
+
 
 class MlpBackbone(nn.Module):
     """timm's model API over a stem, stages of blocks, a final norm, mean pooling and a linear classifier.
@@ -111,6 +115,9 @@ class MlpBackbone(nn.Module):
 
     num_prefix_tokens = 0
     global_pools: tuple[str, ...] = ("", "avg")
+    # TorchScript: forward needs neither property, and reads the class attribute as a constant
+    __jit_unused_properties__ = ["architecture", "blocks"]
+    __constants__ = ["num_prefix_tokens"]
     # the family's converter of foreign checkpoint layouts to this model's keys (a ``staticmethod``)
     checkpoint_filter: CheckpointFilter | None = None
 
@@ -200,7 +207,14 @@ class MlpBackbone(nn.Module):
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         """Image ``[B, C, H, W]`` → tokens as the first block takes them."""
-        check_image_batch(x, self.architecture, self.in_chans, self.img_size, self.input_stride, self.size_agnostic)
+        return self._checked_stem(x)
+
+    def _checked_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The stem's output, after refusing an input the model cannot take (an ``_embed`` override starts here:
+        TorchScript has no ``super()``)."""
+        if not torch.jit.is_scripting():  # a scripted model leaves the shape errors to its layers
+            check_image_batch(x, self.architecture, self.in_chans, self.img_size, self.input_stride,
+                              self.size_agnostic)
         return self.stem(x)
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
@@ -227,14 +241,15 @@ class MlpBackbone(nn.Module):
         """The final norm's output, unpooled, in ``output_fmt``."""
         x = self._embed(x)
         for stage in self.stages:
-            x = stage.downsample(x)
-            for block in stage.blocks:
-                x = self._run_block(block, x)
+            if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
+                x = checkpoint_seq(stage.blocks, stage.downsample(x))
+            else:
+                x = stage(x)
         return self.norm(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pool, dropout and classify ``forward_features``' output (``pre_logits``: stop before the classifier)."""
-        if self.global_pool:
+        if self.global_pool != "":  # "" pools nothing (TorchScript takes no str as a condition)
             x = self._pool(x)
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)

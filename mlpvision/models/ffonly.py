@@ -146,7 +146,7 @@ class FeedForwardOnly(MlpBackbone):
         init_ffonly(self)
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        x = super()._embed(x)  # [B, h, w, C]
+        x = self._checked_stem(x)  # [B, h, w, C]
         x = (x + positional_table(self.pos_embed, x).permute(0, 2, 3, 1)).flatten(1, 2)
         cls = (self.cls_token + self.cls_pos_embed).expand(x.shape[0], -1, -1)
         return self.pos_drop(torch.cat([cls, x], dim=1))
@@ -165,10 +165,10 @@ def positional_table(pos_embed: torch.Tensor, tokens: torch.Tensor) -> torch.Ten
 
     A leaf of traced graphs (``torch.fx.wrap`` below): whether to interpolate depends on the input's grid.
     """
-    grid = tuple(tokens.shape[1:3])
-    if grid == POS_TABLE_GRID:
+    height, width = tokens.shape[1], tokens.shape[2]
+    if height == pos_embed.shape[2] and width == pos_embed.shape[3]:  # the table's own 14x14 grid
         return pos_embed
-    return F.interpolate(pos_embed, size=grid, mode="bilinear", align_corners=False)
+    return F.interpolate(pos_embed, size=(height, width), mode="bilinear", align_corners=False)
 
 
 torch.fx.wrap("positional_table")

@@ -44,14 +44,16 @@ class ResMlpBlock(MetaFormerBlock):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
         tokens = x.reshape(batch, -1, x.shape[-1])
-        linear, norm1, norm2, mlp = self.token_mixer, self.norm1, self.norm2, self.mlp
-        bias = torch.addcmul(linear.bias[:, None], linear.weight.sum(dim=1)[:, None], norm1.beta) * self.ls1
-        mixed = torch.baddbmm(bias.expand(batch, -1, -1), linear.weight.expand(batch, -1, -1),
-                              tokens * (self.ls1 * norm1.alpha))
+        # the submodules through self, not local names: TorchScript calls modules only as attributes
+        weight, token_bias = self.token_mixer.weight, self.token_mixer.bias
+        bias = torch.addcmul(token_bias[:, None], weight.sum(dim=1)[:, None], self.norm1.beta) * self.ls1
+        mixed = torch.baddbmm(bias.expand(batch, -1, -1), weight.expand(batch, -1, -1),
+                              tokens * (self.ls1 * self.norm1.alpha))
         tokens = tokens + self.drop_path1(mixed)
-        hidden = F.linear(tokens, mlp.fc1.weight * norm2.alpha, mlp.fc1.bias + mlp.fc1.weight @ norm2.beta)
-        out = F.linear(mlp.drop1(mlp.act(hidden)), mlp.fc2.weight * self.ls2[:, None], mlp.fc2.bias * self.ls2)
-        return (tokens + self.drop_path2(mlp.drop2(out))).reshape(x.shape)
+        fc1, fc2 = self.mlp.fc1, self.mlp.fc2
+        hidden = F.linear(tokens, fc1.weight * self.norm2.alpha, fc1.bias + fc1.weight @ self.norm2.beta)
+        out = F.linear(self.mlp.drop1(self.mlp.act(hidden)), fc2.weight * self.ls2[:, None], fc2.bias * self.ls2)
+        return (tokens + self.drop_path2(self.mlp.drop2(out))).reshape(x.shape)
 
 
 def resmlp_block(

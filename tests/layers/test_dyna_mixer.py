@@ -3,7 +3,6 @@
 import torch
 
 from mlpvision.layers.dyna_mixer import DynaMixer, DynaMixerOperation
-from mlpvision.layers.split_attention import split_attention
 
 
 def operation_by_definition(op: DynaMixerOperation, x: torch.Tensor) -> torch.Tensor:
@@ -35,7 +34,7 @@ def test_block_mixes_columns_with_mix_h_and_rows_with_mix_w():
     x = torch.randn(2, 3, 5, 8, dtype=torch.float64)
     h = torch.stack([mixer.mix_h(x[:, :, w]) for w in range(5)], dim=2)  # each column's 3 tokens
     w = torch.stack([mixer.mix_w(x[:, row]) for row in range(3)], dim=1)  # each row's 5 tokens
-    expected = mixer.proj(split_attention([h, w, mixer.mlp_c(x)], mixer.reweight))
+    expected = mixer.proj(mixer.reweight.combine([h, w, mixer.mlp_c(x)]))
     torch.testing.assert_close(mixer(x), expected)
 
 

@@ -1,24 +1,8 @@
-"""ViP's weighted Permute-MLP and the split attention it shares with DynaMixer and CycleMLP, against loops."""
+"""ViP's weighted Permute-MLP against loops (its split attention: ``test_split_attention.py``)."""
 
 import torch
 
 from mlpvision.layers.permute_mlp import WeightedPermuteMlp
-from mlpvision.layers.split_attention import split_attention
-
-
-def test_split_attention_is_a_per_channel_softmax_over_branches():
-    torch.manual_seed(0)
-    branches = [torch.randn(2, 3, 4, 8) for _ in range(3)]
-    reweight = torch.nn.Linear(8, 24)
-    pooled = sum(branches).mean(dim=(1, 2))  # [B, C]
-    logits = reweight(pooled)
-    expected = torch.zeros_like(branches[0])
-    for b in range(2):
-        for c in range(8):
-            weights = torch.softmax(torch.stack([logits[b, 3 * c + k] for k in range(3)]), dim=0)
-            for k in range(3):
-                expected[b, :, :, c] += weights[k] * branches[k][b, :, :, c]
-    torch.testing.assert_close(split_attention(branches, reweight), expected)
 
 
 def _mix_rows_by_loops(x: torch.Tensor, weight: torch.Tensor, segment_size: int) -> torch.Tensor:
@@ -42,7 +26,7 @@ def test_height_and_width_branches_mix_row_channel_segments():
     x = torch.randn(1, 3, 5, 8, dtype=torch.float64)
     h_expected = _mix_rows_by_loops(x[0], mixer.mlp_h.weight, 2)[None]
     w_expected = _mix_rows_by_loops(x[0].transpose(0, 1), mixer.mlp_w.weight, 2).transpose(0, 1)[None]
-    expected = mixer.proj(split_attention([h_expected, w_expected, mixer.mlp_c(x)], mixer.reweight))
+    expected = mixer.proj(mixer.reweight.combine([h_expected, w_expected, mixer.mlp_c(x)]))
     torch.testing.assert_close(mixer(x), expected)
 
 
