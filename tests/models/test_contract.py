@@ -7,7 +7,7 @@ import pytest
 import timm
 import torch
 import torch.fx
-from timm.layers import get_channel_dim, get_spatial_dim
+from timm.layers import get_channel_dim, get_spatial_dim, set_layer_config
 from timm.models import get_notrace_functions, get_notrace_modules
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
@@ -214,3 +214,14 @@ def test_default_cfg_pool_size_is_the_unpooled_feature_grid(name):
         assert tuple(unpooled.shape[i] for i in spatial) == tuple(cfg["pool_size"])
         bare = timm.create_model(name, num_classes=0, global_pool="")
         assert bare(x).shape == unpooled.shape
+
+
+@pytest.mark.parametrize("name", FAMILY_REPRESENTATIVES)
+def test_torchscript_scripts_the_model_and_keeps_its_function(name):
+    """``torch.jit.script`` as timm's ``test_model_forward_torchscript`` drives it (built under ``exportable``)."""
+    with set_layer_config(exportable=True):
+        model = randomize_statistics_(timm.create_model(name, **tiny_kwargs(name))).eval()
+    scripted = torch.jit.script(model)
+    x = _input(model)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), model(x), rtol=1e-5, atol=1e-5)
