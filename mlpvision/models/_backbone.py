@@ -242,7 +242,7 @@ class MlpBackbone(nn.Module):
         x = self._embed(x)
         for stage in self.stages:
             if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
-                x = checkpoint_seq(stage.blocks, stage.downsample(x))
+                x = checkpoint_seq(stage.blocks, stage.downsample(x), use_reentrant=False)
             else:
                 x = stage(x)
         return self.norm(x)

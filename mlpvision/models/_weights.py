@@ -232,7 +232,7 @@ def _unreadable(path: Path, error: BaseException, kind: str) -> UnreadableCheckp
 class YacsConfig(dict):
     """What a pickled yacs ``CfgNode`` becomes here: its keys and values in a plain ``dict`` subclass.
 
-    The Swin-descended training scripts (RepMLP main_repmlp.py via utils.py:65-70 and :82-87, AS-MLP main.py) save
+    The Swin-descended training scripts (RepMLP utils.py:65-70 and :82-87, AS-MLP utils.py:41-46) save
     their yacs ``config`` beside the weights. ``torch.load(weights_only=True)`` cannot build a ``dict`` subclass, so
     such a file is read by ``_ConfigUnpickler``, which maps ``yacs.config.CfgNode`` to this class and nothing of
     yacs is imported or run.
