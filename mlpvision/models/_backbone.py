@@ -116,7 +116,7 @@ class MlpBackbone(nn.Module):
     num_prefix_tokens = 0
     global_pools: tuple[str, ...] = ("", "avg")
     # TorchScript: forward needs neither property, and reads the class attribute as a constant
-    __jit_unused_properties__ = ["architecture", "blocks"]
+    __jit_unused_properties__ = ["architecture", "blocks", "feature_dim"]
     __constants__ = ["num_prefix_tokens"]
     # the family's converter of foreign checkpoint layouts to this model's keys (a ``staticmethod``)
     checkpoint_filter: CheckpointFilter | None = None
@@ -197,6 +197,11 @@ class MlpBackbone(nn.Module):
     def architecture(self) -> str:
         """The registered name this model was built under (its class name when built directly)."""
         return (getattr(self, "pretrained_cfg", None) or {}).get("architecture", type(self).__name__)
+
+    @property
+    def feature_dim(self) -> int:
+        """The channel axis of ``forward_features``' output (timm's tests read it): 1 for NCHW maps, else last."""
+        return 1 if self.output_fmt == "NCHW" else -1
 
     @property
     def blocks(self) -> list[nn.Module]:

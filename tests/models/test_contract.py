@@ -90,6 +90,7 @@ def test_head_api(name):
     model = randomize_statistics_(tiny_model(name)).eval()
     x = _input(model)
     features = model.forward_features(x)
+    assert features.shape[model.feature_dim] == model.num_features  # the axis timm's cfg tests read
     pooled = model.forward_head(features, pre_logits=True)
     assert pooled.shape == (BATCH, model.num_features) == (BATCH, model.head_hidden_size)
     torch.testing.assert_close(model.get_classifier()(pooled), model(x))
