@@ -40,6 +40,11 @@ def drop_path_rates(rate: float, depth: int, schedule: str = "linear") -> list[f
     return [rate * i / max(depth - 1, 1) for i in range(depth)]
 
 
+def stage_dims(dim: int, stages: int = 4) -> tuple[int, ...]:
+    """A pyramid's widths: ``dim`` in the first stage, doubled at each next one."""
+    return tuple(dim * 2 ** stage for stage in range(stages))
+
+
 def grid_of(img_size: Grid, stride: int) -> Grid:
     """The token grid after downsampling ``img_size`` by ``stride``."""
     return img_size[0] // stride, img_size[1] // stride

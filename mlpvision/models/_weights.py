@@ -22,7 +22,7 @@ import struct
 import tempfile
 import types
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,21 @@ class WeightInfo:
 
 WEIGHT_INFO: dict[str, WeightInfo] = {}
 _INFO_FIELDS = tuple(field.name for field in dataclasses.fields(WeightInfo))
+
+
+def rename_keys(
+        state: StateDict, renames: Sequence[tuple[re.Pattern, str]], first_match: bool = False
+) -> StateDict:
+    """``state`` with every key rewritten by the ``(pattern, replacement)`` rules in order (``first_match``: only
+    the first rule that matches); the tensors are unchanged. The converters of foreign checkpoint layouts use it."""
+    out = {}
+    for key, value in state.items():
+        for pattern, replacement in renames:
+            key, count = pattern.subn(replacement, key)
+            if count and first_match:
+                break
+        out[key] = value
+    return out
 
 
 def register_weights(cfgs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

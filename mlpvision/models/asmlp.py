@@ -35,9 +35,9 @@ from torch import nn
 from ..layers.axial_shift import AxialShift
 from ..layers.blocks import MetaFormerBlock
 from ..layers.conv_embed import ConvEmbed
-from ._backbone import MlpBackbone, MlpStage
+from ._backbone import MlpBackbone, MlpStage, stage_dims
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
-from ._weights import StateDict, register_weights
+from ._weights import StateDict, register_weights, rename_keys
 
 
 class PatchMerging(nn.Module):
@@ -81,14 +81,7 @@ _OFFICIAL_RENAMES = (
 
 def convert_official_layout(state: StateDict) -> StateDict:
     """The official ``AS_MLP`` keys → ours (the merging after stage s is the transition into stage s + 1)."""
-    out = {}
-    for key, value in state.items():
-        for pattern, replacement in _OFFICIAL_RENAMES:
-            key, count = pattern.subn(replacement, key)
-            if count:
-                break
-        out[key] = value
-    return out
+    return rename_keys(state, _OFFICIAL_RENAMES, first_match=True)
 
 
 def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
@@ -204,26 +197,22 @@ default_cfgs = generate_default_cfgs(register_weights({
 }))
 
 
-def _stage_dims(dim: int) -> tuple[int, ...]:
-    return tuple(dim * 2 ** stage for stage in range(4))
-
-
 @register_model
 def mlpv_asmlp_t(pretrained: bool = False, **kwargs) -> AsMlp:
     """AS-MLP-T (``as_tiny_patch4_shift5_224.yaml``): C 96, blocks 2-2-6-2, shift 5, drop path 0.2."""
-    args = dict(depths=(2, 2, 6, 2), embed_dims=_stage_dims(96), drop_path_rate=0.2)
+    args = dict(depths=(2, 2, 6, 2), embed_dims=stage_dims(96), drop_path_rate=0.2)
     return _create_asmlp("mlpv_asmlp_t", pretrained, args, **kwargs)
 
 
 @register_model
 def mlpv_asmlp_s(pretrained: bool = False, **kwargs) -> AsMlp:
     """AS-MLP-S (``as_small_patch4_shift5_224.yaml``): C 96, blocks 2-2-18-2, shift 5, drop path 0.3."""
-    args = dict(depths=(2, 2, 18, 2), embed_dims=_stage_dims(96), drop_path_rate=0.3)
+    args = dict(depths=(2, 2, 18, 2), embed_dims=stage_dims(96), drop_path_rate=0.3)
     return _create_asmlp("mlpv_asmlp_s", pretrained, args, **kwargs)
 
 
 @register_model
 def mlpv_asmlp_b(pretrained: bool = False, **kwargs) -> AsMlp:
     """AS-MLP-B (``as_base_patch4_shift5_224.yaml``): C 128, blocks 2-2-18-2, shift 5, drop path 0.5."""
-    args = dict(depths=(2, 2, 18, 2), embed_dims=_stage_dims(128), drop_path_rate=0.5)
+    args = dict(depths=(2, 2, 18, 2), embed_dims=stage_dims(128), drop_path_rate=0.5)
     return _create_asmlp("mlpv_asmlp_b", pretrained, args, **kwargs)

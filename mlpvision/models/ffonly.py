@@ -28,7 +28,7 @@ from torch import nn
 from ..layers import Grid, TokenMlp, resize_token_axis
 from ._backbone import MlpBackbone, MlpStage, drop_path_rates, grid_of, patch_stem
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
-from ._weights import StateDict, register_weights
+from ._weights import StateDict, register_weights, rename_keys
 
 FF_LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
 POS_TABLE_GRID = (14, 14)
@@ -199,12 +199,7 @@ def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
     """Official layout (sentinel ``pos_encoding.pos_embed``) → ours."""
     if "pos_encoding.pos_embed" not in state:
         return state
-    out = {}
-    for key, value in state.items():
-        for pattern, replacement in _OFFICIAL_RENAMES:
-            key = pattern.sub(replacement, key)
-        out[key] = value
-    return out
+    return rename_keys(state, _OFFICIAL_RENAMES)
 
 
 def _create_ffonly(variant: str, pretrained: bool, variant_args: dict, **kwargs) -> FeedForwardOnly:

@@ -28,7 +28,7 @@ from torch import nn
 from ..layers import Grid, MetaFormerBlock, TokenMixer, TokenMlp
 from ._backbone import MlpBackbone, MlpStage, drop_path_rates, grid_of, patch_stem
 from ._builder import INCEPTION_MEAN_STD, build_model, model_cfg
-from ._weights import StateDict, register_weights
+from ._weights import StateDict, register_weights, rename_keys
 
 MIXER_LAYER_NORM = partial(nn.LayerNorm, eps=1e-6)
 
@@ -94,14 +94,8 @@ _TIMM_RENAMES = (
 
 def convert_timm_layout(state: StateDict) -> StateDict:
     """timm's ``mlp_mixer.py`` keys (Mixer, ResMLP, gMLP) → ours; ResMLP's (1, 1, C) affine vectors → (C,)."""
-    out = {}
-    for key, value in state.items():
-        for pattern, replacement in _TIMM_RENAMES:
-            key = pattern.sub(replacement, key)
-        if key.endswith((".alpha", ".beta")):
-            value = value.reshape(-1)
-        out[key] = value
-    return out
+    renamed = rename_keys(state, _TIMM_RENAMES)
+    return {key: value.reshape(-1) if key.endswith((".alpha", ".beta")) else value for key, value in renamed.items()}
 
 
 def convert_jax_layout(state: StateDict) -> StateDict:

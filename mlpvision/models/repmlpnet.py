@@ -33,10 +33,10 @@ from torch import nn
 from ..layers import Grid, MetaFormerBlock
 from ..layers.conv_embed import ConvEmbed
 from ..layers.rep_mlp import RepMlp
-from ._backbone import MlpBackbone, MlpStage, grid_of
+from ._backbone import MlpBackbone, MlpStage, grid_of, stage_dims
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
 from ._download import google_drive_url
-from ._weights import StateDict, register_weights
+from ._weights import StateDict, register_weights, rename_keys
 
 
 class ConvBnFfn(nn.Module):
@@ -94,14 +94,7 @@ _OFFICIAL_RENAMES = (
 
 def convert_official_layout(state: StateDict) -> StateDict:
     """The official ``RepMLPNet`` keys (training or inference form) → ours; the tensors are unchanged."""
-    out = {}
-    for key, value in state.items():
-        for pattern, replacement in _OFFICIAL_RENAMES:
-            key, count = pattern.subn(replacement, key)
-            if count:
-                break
-        out[key] = value
-    return out
+    return rename_keys(state, _OFFICIAL_RENAMES, first_match=True)
 
 
 def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
@@ -150,7 +143,7 @@ class RepMlpNet(MlpBackbone):
             drop_rate: float = 0.0,
             drop_path_rate: float = 0.0,
     ) -> None:
-        embed_dims = tuple(embed_dims or (embed_dim * 2 ** stage for stage in range(len(depths))))
+        embed_dims = tuple(embed_dims or stage_dims(embed_dim, len(depths)))
         img_size, rates = self.check_pyramid(img_size, drop_path_rate, depths, embed_dims=embed_dims,
                                              share_sets=share_sets)
         stages = []

@@ -24,7 +24,7 @@ from torch import nn
 from ..layers import Affine, Grid, MetaFormerBlock, TokenLinear, TokenMixer
 from ._backbone import MlpBackbone, MlpStage, drop_path_rates, grid_of, patch_stem
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
-from ._weights import StateDict, register_weights
+from ._weights import StateDict, register_weights, rename_keys
 from .mixer import convert_timm_layout
 
 
@@ -92,12 +92,7 @@ _OFFICIAL_RENAMES = (
 def checkpoint_filter_fn(state: StateDict, model: nn.Module) -> StateDict:
     """Official ResMLP (sentinel ``patch_embed.proj.weight``) or timm layout → ours."""
     if "patch_embed.proj.weight" in state:
-        out = {}
-        for key, value in state.items():
-            for pattern, replacement in _OFFICIAL_RENAMES:
-                key = pattern.sub(replacement, key)
-            out[key] = value
-        return out
+        return rename_keys(state, _OFFICIAL_RENAMES)
     if any(key.startswith("blocks.") for key in state):
         return convert_timm_layout(state)
     return state

@@ -36,7 +36,7 @@ from torch import nn
 from ..layers.conv_embed import ConvEmbed
 from ..layers.sparse_mlp import SparseMlp
 from ..layers.token_mixer import Grid
-from ._backbone import MlpBackbone, MlpStage, grid_of
+from ._backbone import MlpBackbone, MlpStage, grid_of, stage_dims
 from ._builder import IMAGENET_MEAN_STD, build_model, model_cfg
 from ._weights import StateDict, register_weights
 
@@ -209,26 +209,22 @@ default_cfgs = generate_default_cfgs(register_weights({
 }))
 
 
-def _stage_dims(dim: int) -> tuple[int, ...]:
-    return tuple(dim * 2 ** stage for stage in range(4))
-
-
 @register_model
 def mlpv_smlpnet_t(pretrained: bool = False, **kwargs) -> SMlpNet:
     """sMLPNet-T (paper Table 6, official ``smlpnet_tiny``): C 80, depths 2-8-14-2, α 3, drop path 0."""
-    args = dict(depths=(2, 8, 14, 2), embed_dims=_stage_dims(80), drop_path_rate=0.0)
+    args = dict(depths=(2, 8, 14, 2), embed_dims=stage_dims(80), drop_path_rate=0.0)
     return _create_smlpnet("mlpv_smlpnet_t", pretrained, args, **kwargs)
 
 
 @register_model
 def mlpv_smlpnet_s(pretrained: bool = False, **kwargs) -> SMlpNet:
     """sMLPNet-S (paper Table 6, official ``smlpnet_small``): C 96, depths 2-10-24-2, α 3, drop path 0.2."""
-    args = dict(depths=(2, 10, 24, 2), embed_dims=_stage_dims(96), drop_path_rate=0.2)
+    args = dict(depths=(2, 10, 24, 2), embed_dims=stage_dims(96), drop_path_rate=0.2)
     return _create_smlpnet("mlpv_smlpnet_s", pretrained, args, **kwargs)
 
 
 @register_model
 def mlpv_smlpnet_b(pretrained: bool = False, **kwargs) -> SMlpNet:
     """sMLPNet-B (paper Table 6, official ``smlpnet_base``): C 112, depths 2-10-24-2, α 3, drop path 0.3."""
-    args = dict(depths=(2, 10, 24, 2), embed_dims=_stage_dims(112), drop_path_rate=0.3)
+    args = dict(depths=(2, 10, 24, 2), embed_dims=stage_dims(112), drop_path_rate=0.3)
     return _create_smlpnet("mlpv_smlpnet_b", pretrained, args, **kwargs)
