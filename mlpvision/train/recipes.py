@@ -25,6 +25,8 @@ where the authors' script turns it on; ViP and DynaMixer train with timm's ``tra
 
 from typing import Any
 
+from timm.layers import to_2tuple
+
 # (value, where it comes from)
 Sourced = tuple[Any, str]
 
@@ -279,8 +281,8 @@ _RECIPES.update({
     # (docs/benchmarks.md, "Small data"): a 1.27M-parameter sMLPNet (depthwise 3x3 + sparse MLP, four stages)
     # learns faster per image and costs ~2.5x less per epoch than the 1.13M-parameter Mixer-nano this recipe
     # had (patch 4, 8 blocks, C 128); light augmentation (no mixup/CutMix, which slowed learning in short runs).
-    # `mlpvision train --data PATH --recipe small`: 67.91% test top-1 (10,000 images) in 12.7 minutes of training
-    # on 2 idle cores (docs/benchmarks.md)
+    # `mlpvision train --data PATH --recipe small`: 67.25% and 67.91% test top-1 (10,000 images) on two seeds, the
+    # whole command 14.2 minutes on 2 idle cores (docs/benchmarks.md)
     "small": {
         "model": ("mlpv_smlpnet_t", "measured (docs/benchmarks.md, small data): beat a Mixer at equal epochs"),
         "model_kwargs": ({"depths": (1, 1, 3, 1), "embed_dims": (32, 64, 128, 256)},
@@ -296,7 +298,7 @@ _RECIPES.update({
         "weight_decay": (0.05, "deit main.py:66"),
         "mixup": (0.0, "issue 13 measured: mixing slows short runs (38.8% vs 56.4%)"),
         "cutmix": (0.0, "issue 13 measured: mixing slows short runs (38.8% vs 56.4%)"),
-        "aa": (None, "measured (docs/benchmarks.md, small data): none 60.9% vs rand-m6 59.2% (39 vs 32 epochs)"),
+        "aa": (None, "measured (docs/benchmarks.md, small data): none 53.1% vs rand-m6 52.3% at 12 epochs"),
         "reprob": (0.0, "mlpvision: chosen, not swept"),
         "scale": ((0.35, 1.0), "mlpvision: chosen, not swept"),
         "drop_path": (0.0, "mlpvision: chosen, not swept"),
@@ -342,6 +344,7 @@ def recipe_rows() -> list[dict[str, str]]:
     for name in RECIPES:
         config = resolve_config({"recipe": name, "data": "digits" if name == "digits" else "folder"})
         kwargs = "".join(f" {key}={value}" for key, value in config.model_kwargs.items())
+        size = " at {}×{}".format(*to_2tuple(config.img_size)) if config.img_size else ""
         eps = f", eps {config.opt_eps:g}" if config.opt_eps is not None else ""
         rule = (f"{config.lr:g} (fixed)" if config.lr is not None
                 else f"{config.lr_base:g} × batch/{config.lr_base_size}")
@@ -351,14 +354,15 @@ def recipe_rows() -> list[dict[str, str]]:
         mixing = (f"mixup {config.mixup:g}" if config.mixup else "") + (
             f"{', ' if config.mixup else ''}cutmix {config.cutmix:g}" if config.cutmix else "")
         augmentation = ", ".join(part for part in (
-            config.aa or "crop+flip", mixing, f"erase {config.reprob:g}" if config.reprob else "") if part)
+            config.aa or "crop+flip", mixing, f"erase {config.reprob:g}" if config.reprob else "",
+            f"aug-repeats {config.aug_repeats}" if config.aug_repeats > 1 else "") if part)
         drop_path = "model's" if config.drop_path is None else f"{config.drop_path:g}"
         regularisation = ", ".join(part for part in (
             f"wd {config.weight_decay:g}", f"ls {config.smoothing:g}" if config.smoothing else "",
             f"drop path {drop_path}", f"clip {config.clip_grad:g}" if config.clip_grad else "",
             "EMA" if config.model_ema else "") if part)
         rows.append({
-            "recipe": name, "model": config.model + kwargs,
+            "recipe": name, "model": config.model + kwargs + size,
             "optimiser": ("sgd, momentum 0.9" if config.opt == "momentum" else config.opt) + eps,
             "lr rule": f"{rule}, {decay} to {config.min_lr:g}", "epochs": str(config.epochs), "warm-up": warmup,
             "augmentation": augmentation, "regularisation": regularisation, "source": REFERENCES[name],

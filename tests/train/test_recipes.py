@@ -113,6 +113,9 @@ def test_recipes_command_prints_the_table_and_json(capsys, monkeypatch):
     rows = {row["recipe"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows.keys() == RECIPES.keys()
     assert rows["mixer"]["warm-up"] == "10,000 steps"
+    assert rows["deit"]["augmentation"].endswith("aug-repeats 3")  # deit main.py:107
+    assert "aug-repeats" not in rows["gmlp"]["augmentation"]
+    assert rows["small"]["model"].endswith("at 64×64")
     assert rows["resmlp"]["settings"]["opt"] == "lamb"
     assert rows["resmlp"]["sources"]["opt"] == "deit#106: optimizer lamb"
 
